@@ -1,0 +1,152 @@
+"""Fault injection and request accounting for the sandbox API.
+
+Tests arm faults explicitly (`sandbox.faults.fail(...)`) and read `sandbox.requests`;
+nothing is monkeypatched. The API layer asks `decide()` once per request.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+from dataclasses import dataclass, field
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One API request as the sandbox classified it."""
+
+    verb: str  # get, list, watch, create, update, patch, delete, deletecollection
+    resource: str  # plural, with /subresource when there is one (e.g. deployments/scale)
+    namespace: str
+    name: str
+    user_agent: str
+    dry_run: bool = False
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """Fail (code) or delay (latency) a fraction of matching requests."""
+
+    fraction: float
+    code: int | None = None
+    latency: float = 0.0
+    verbs: frozenset[str] | None = None
+    resources: frozenset[str] | None = None
+    retry_after: int | None = None
+    remaining: int | None = None  # stop after this many hits
+
+    def applies(self, req: Request) -> bool:
+        resource = req.resource.split("/")[0]
+        return (self.verbs is None or req.verb in self.verbs) and (
+            self.resources is None or resource in self.resources or req.resource in self.resources
+        ) and (self.remaining is None or self.remaining > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one request: delay it, then fail it with `code` or serve it."""
+
+    latency: float = 0.0
+    code: int | None = None
+    retry_after: int | None = None
+
+
+@dataclass
+class Faults:
+    """The armed faults; thread-safe."""
+
+    seed: int = 0
+    rules: list[FaultRule] = field(default_factory=list)
+    watch_cut_after: float | None = None  # seconds a watch stream lives before being cut
+    _random: random.Random = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def fail(self, fraction: float, code: int = 503, *, verbs: set[str] | None = None,
+             resources: set[str] | None = None, retry_after: int | None = None,
+             times: int | None = None) -> FaultRule:
+        """Answer `fraction` of matching requests with `code` (429 gets Retry-After)."""
+        rule = FaultRule(fraction, code=code, verbs=_freeze(verbs), resources=_freeze(resources),
+                         retry_after=retry_after, remaining=times)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def delay(self, seconds: float, *, fraction: float = 1.0, verbs: set[str] | None = None,
+              resources: set[str] | None = None) -> FaultRule:
+        """Add `seconds` of latency to `fraction` of matching requests."""
+        rule = FaultRule(fraction, latency=seconds, verbs=_freeze(verbs),
+                         resources=_freeze(resources))
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def cut_watches(self, after: float | None) -> None:
+        """End every watch stream `after` seconds from its start (None: never)."""
+        self.watch_cut_after = after
+
+    def clear(self) -> None:
+        """Disarm everything."""
+        with self._lock:
+            self.rules.clear()
+        self.watch_cut_after = None
+
+    def decide(self, req: Request) -> Decision:
+        """Roll the dice for one request."""
+        latency, code, retry_after = 0.0, None, None
+        with self._lock:
+            for rule in self.rules:
+                if not rule.applies(req) or self._random.random() >= rule.fraction:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                latency += rule.latency
+                if rule.code is not None and code is None:
+                    code, retry_after = rule.code, rule.retry_after
+        return Decision(latency, code, retry_after)
+
+
+class RequestLog:
+    """Every request the API served (or failed), countable by verb/resource/user agent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[tuple[Request, int]] = []
+
+    def record(self, req: Request, code: int) -> None:
+        with self._lock:
+            self.entries.append((req, code))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+
+    def count(self, *, verb: str | None = None, resource: str | None = None,
+              user_agent: str | None = None, writes: bool = False,
+              persisted: bool = False) -> int:
+        """Requests matching every given filter (`writes`: mutating verbs only;
+        `persisted`: successful, non-dry-run writes)."""
+        with self._lock:
+            entries = list(self.entries)
+        return sum(
+            1 for req, code in entries
+            if (verb is None or req.verb == verb)
+            and (resource is None or req.resource == resource)
+            and (user_agent is None or user_agent in req.user_agent)
+            and (not writes or req.verb in WRITE_VERBS)
+            and (not persisted or (req.verb in WRITE_VERBS and not req.dry_run and code < 400))
+        )
+
+    def by_verb(self) -> dict[str, int]:
+        """Count of requests per verb."""
+        with self._lock:
+            return dict(collections.Counter(req.verb for req, _ in self.entries))
+
+
+def _freeze(values: set[str] | None) -> frozenset[str] | None:
+    return frozenset(values) if values is not None else None
