@@ -38,11 +38,15 @@ _UNARY = (Operator.EXISTS, Operator.DOES_NOT_EXIST)
 _NUMERIC = (Operator.GREATER_THAN, Operator.LESS_THAN)
 _BINARY_OPERATORS = {o.value: o for o in Operator if o not in _UNARY}
 _EXPRESSION_OPERATORS = dict(
-    In=Operator.IN,
-    NotIn=Operator.NOT_IN,
-    Exists=Operator.EXISTS,
-    DoesNotExist=Operator.DOES_NOT_EXIST,
+    zip(("In", "NotIn", "Exists", "DoesNotExist"), _SETS + _UNARY, strict=True)
 )
+_COUNT_RULES = (  # (operators, is this number of values valid, message)
+    (_SETS, bool, "for 'in', 'notin' operators, values set can't be empty"),
+    (_EXACT, (1).__eq__, "exact-match compatibility requires one single value"),
+    (_UNARY, (0).__eq__, "values set must be empty for exists and does not exist"),
+    (_NUMERIC, (1).__eq__, "for 'Gt', 'Lt' operators, exactly one value is required"),
+)
+_EXPECTED_IN_SET = {"(": "',', ')' or identifier", "id": "',' or ')'", ",": "',', or identifier"}
 _TOKEN = re.compile(r"==|!=|[=!(),<>]|[^ \t\r\n=!(),<>]+")
 _SYMBOLS = {">": "gt", "<": "lt"}
 _INT64 = re.compile(r"[+-]?[0-9]+")
@@ -104,11 +108,6 @@ class LabelSelector:
         """Whether an object with these labels (None = no labels) is selected."""
         return not self.nothing and all(r.matches(labels or {}) for r in self.requirements)
 
-    @property
-    def is_everything(self) -> bool:
-        """True for the empty selector, which selects every object."""
-        return not self.nothing and not self.requirements
-
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)
 
@@ -157,7 +156,8 @@ def _new_requirement(key: Any, op: Operator, values: Iterable[Any]) -> Requireme
     if not isinstance(key, str) or not all(isinstance(v, str) for v in vals):
         raise SelectorError(f"label selector keys and values must be strings: {key!r} {vals!r}")
     errs = [f'key: Invalid value: "{key}": {"; ".join(m)}' for m in [_key_errors(key)] if m]
-    if count_error := _count_error(op, len(vals)):
+    count_error = next((m for ops, ok, m in _COUNT_RULES if op in ops and not ok(len(vals))), "")
+    if count_error:
         quoted = ", ".join(f'"{v}"' for v in vals)
         errs.append(f"values: Invalid value: []string{{{quoted}}}: {count_error}")
     for i, v in enumerate(vals):
@@ -169,18 +169,6 @@ def _new_requirement(key: Any, op: Operator, values: Iterable[Any]) -> Requireme
     if errs:
         raise SelectorError(errs[0] if len(errs) == 1 else f"[{', '.join(errs)}]")
     return Requirement(key, op, tuple(sorted(set(vals))))
-
-
-def _count_error(op: Operator, count: int) -> str:
-    if op in _SETS and not count:
-        return "for 'in', 'notin' operators, values set can't be empty"
-    if op in _EXACT and count != 1:
-        return "exact-match compatibility requires one single value"
-    if op in _UNARY and count:
-        return "values set must be empty for exists and does not exist"
-    if op in _NUMERIC and count != 1:
-        return "for 'Gt', 'Lt' operators, exactly one value is required"
-    return ""
 
 
 class _LabelParser:
@@ -249,40 +237,23 @@ class _LabelParser:
         return [literal]
 
     def value_set(self) -> list[str]:
+        """`( v1, v2, ... )`: an empty entry ("()", "(,x)", "(x,)") selects the empty value."""
         kind, literal = self.take()
         if kind != "(":
             raise SelectorError(f"found '{literal}' expected: '('")
-        kind, literal = self.peek()
-        if kind == ")":
-            self.take()
-            return [""]
-        if kind not in ("id", ","):
-            raise SelectorError(f"found '{literal}', expected: ',', ')' or identifier")
-        values = self.identifiers()
-        if self.take()[0] != ")":
-            raise SelectorError(f"found '{literal}', expected: ')'")
-        return values
-
-    def identifiers(self) -> list[str]:
         values: list[str] = []
+        last = "("
         while True:
             kind, literal = self.take()
-            if kind == "id":
+            if kind in (")", ",") and last != "id":
+                values.append("")  # "()", "(,", ",," and ",)" select the empty value
+            elif kind == "id" and last != "id":
                 values.append(literal)
-                nxt, nxt_literal = self.peek()
-                if nxt == ")":
-                    return values
-                if nxt != ",":
-                    raise SelectorError(f"found '{nxt_literal}', expected: ',' or ')'")
-            elif kind == ",":
-                if not values or self.peek()[0] in (")", ","):
-                    values.append("")  # "(,", ",)" and ",," select the empty value
-                if self.peek()[0] == ")":
-                    return values
-                if self.peek()[0] == ",":
-                    self.take()
-            else:
-                raise SelectorError(f"found '{literal}', expected: ',', or identifier")
+            elif kind not in (")", ","):
+                raise SelectorError(f"found '{literal}', expected: {_EXPECTED_IN_SET[last]}")
+            if kind == ")":
+                return values
+            last = kind
 
 
 def _token(word: str) -> tuple[str, str]:

@@ -67,7 +67,7 @@ def test_label_selector_matches_like_kubernetes(
 @pytest.mark.parametrize("text", ["", "   ", "\t\n"])
 def test_empty_label_selector_matches_everything(text: str) -> None:
     selector = parse_label_selector(text)
-    assert selector.is_everything
+    assert selector == LabelSelector()
     assert selector.matches(WEB)
     assert selector.matches(None)
 
@@ -219,7 +219,7 @@ def test_label_selector_from_none_matches_nothing() -> None:
     assert selector == LabelSelector(nothing=True)
     assert not selector.matches(WEB)
     assert not selector.matches({})
-    assert not selector.is_everything
+    assert selector != LabelSelector()
 
 
 @pytest.mark.parametrize(
