@@ -24,6 +24,8 @@ MAX_JSON_PATCH_OPERATIONS = 10000
 INVALID_MESSAGE = "the server rejected our request due to an error in our request"
 
 _REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid"}
+_GO_KINDS = {"list": "slice", "number": "float64", "null": "invalid"}
+_JSON_TYPES = {"map": "object", "list": "array"}
 
 
 class PatchError(Exception):
@@ -59,44 +61,29 @@ def _struct(**fields: FieldMeta) -> FieldMeta:
 
 
 _UNKNOWN = FieldMeta()  # maps merge recursively, lists are replaced
-_OBJECT_META = _struct(finalizers=FieldMeta(merge=True), ownerReferences=_by("uid"))
-_CONTAINER = {
-    "ports": _by("containerPort"),
-    "env": _by("name"),
-    "volumeMounts": _by("mountPath"),
-    "volumeDevices": _by("devicePath"),
-}
-_POD_SPEC = _struct(
-    containers=_by("name", _CONTAINER),
-    initContainers=_by("name", _CONTAINER),
-    ephemeralContainers=_by("name", _CONTAINER),
-    volumes=_by("name"),
-    imagePullSecrets=_by("name"),
-    hostAliases=_by("ip"),
-    topologySpreadConstraints=_by("topologyKey"),
-    resourceClaims=_by("name"),
-    schedulingGates=_by("name"),
-)
+_META = _struct(finalizers=FieldMeta(merge=True), ownerReferences=_by("uid"))
+_CONTAINER = {"ports": _by("containerPort"), "env": _by("name")}
+_CONTAINER |= {"volumeMounts": _by("mountPath"), "volumeDevices": _by("devicePath")}
+_POD_LISTS = {f: _by("name", _CONTAINER) for f in ("containers", "initContainers")}
+_POD_LISTS |= {"ephemeralContainers": _by("name", _CONTAINER), "hostAliases": _by("ip")}
+_POD_LISTS |= {f: _by("name") for f in ("volumes", "imagePullSecrets", "resourceClaims")}
+_POD_SPEC = _struct(schedulingGates=_by("name"), topologySpreadConstraints=_by("topologyKey"))
+_POD_SPEC = _struct(**_POD_SPEC.fields, **_POD_LISTS)
 _CONDITIONS = _struct(conditions=_by("type"))
 _POD_STATUS = _struct(conditions=_by("type"), podIPs=_by("ip"), hostIPs=_by("ip"))
-_WORKLOAD_SPEC = _struct(template=_struct(metadata=_OBJECT_META, spec=_POD_SPEC))
-
-
-def _kind(**fields: FieldMeta) -> FieldMeta:
-    return _struct(metadata=_OBJECT_META, **fields)
-
+_WORKLOAD_SPEC = _struct(template=_struct(metadata=_META, spec=_POD_SPEC))
 
 # Kind -> schema. Kinds not listed (ConfigMap, Secret, Endpoints, Event, Lease, ...) only
 # have ObjectMeta's merge lists; their other lists are replaced, as in the real types.
 SCHEMAS: dict[str, FieldMeta] = {
-    "Deployment": _kind(spec=_WORKLOAD_SPEC, status=_CONDITIONS),
-    "ReplicaSet": _kind(spec=_WORKLOAD_SPEC, status=_CONDITIONS),
-    "Pod": _kind(spec=_POD_SPEC, status=_POD_STATUS),
-    "Service": _kind(spec=_struct(ports=_by("port")), status=_CONDITIONS),
-    "Namespace": _kind(status=_CONDITIONS),
-    "HorizontalPodAutoscaler": _kind(status=_CONDITIONS),
+    "Deployment": _struct(metadata=_META, spec=_WORKLOAD_SPEC, status=_CONDITIONS),
+    "ReplicaSet": _struct(metadata=_META, spec=_WORKLOAD_SPEC, status=_CONDITIONS),
+    "Pod": _struct(metadata=_META, spec=_POD_SPEC, status=_POD_STATUS),
+    "Service": _struct(metadata=_META, spec=_struct(ports=_by("port")), status=_CONDITIONS),
+    "Namespace": _struct(metadata=_META, status=_CONDITIONS),
+    "HorizontalPodAutoscaler": _struct(metadata=_META, status=_CONDITIONS),
 }
-_DEFAULT_SCHEMA = _kind()
+_DEFAULT_SCHEMA = _struct(metadata=_META)
 
 
 def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None = None) -> dict:
@@ -109,11 +96,7 @@ def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None
     if patch is None:
         patch = {}
     if not isinstance(patch, Mapping):
-        raise PatchError(
-            f"json: cannot unmarshal {_json_type(patch)} into Go value of type "
-            "map[string]interface {}",
-            400,
-        )
+        raise PatchError(_unmarshal_error(patch, "map[string]interface {}"), 400)
     schema = SCHEMAS.get(kind or str(original.get("kind", "")), _DEFAULT_SCHEMA)
     return _merge_map(copy.deepcopy(dict(original)), copy.deepcopy(dict(patch)), schema)
 
@@ -139,9 +122,7 @@ def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
             413,
         )
     try:
-        result = jsonpatch.apply_patch(
-            copy.deepcopy(dict(original)), copy.deepcopy(ops), in_place=True
-        )
+        result = jsonpatch.apply_patch(copy.deepcopy(dict(original)), copy.deepcopy(ops), True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
         raise PatchError(INVALID_MESSAGE, 422, detail=str(e)) from e
     if not isinstance(result, dict):
@@ -149,10 +130,8 @@ def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
     return result
 
 
-# --- RFC 7386 -------------------------------------------------------------------------
-
-
 def _merge_docs(doc: dict, patch: Mapping[str, Any]) -> dict:
+    """RFC 7386 MergePatch, pruning nulls from new values as evanphx/json-patch does."""
     for key, value in patch.items():
         if value is None:
             doc.pop(key, None)
@@ -164,11 +143,9 @@ def _merge_docs(doc: dict, patch: Mapping[str, Any]) -> dict:
 
 
 def _prune_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _prune_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_prune_nulls(v) for v in value]
-    return value
+    return [_prune_nulls(v) for v in value] if isinstance(value, list) else value
 
 
 # --- strategic merge: maps ------------------------------------------------------------
@@ -188,15 +165,16 @@ def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
             continue  # unknown directive-like key: dropped, as decoding drops unknown fields
         if value is None:
             original.pop(key, None)
-            continue
-        if key not in original or _type(original[key]) != _type(value):
-            if not is_delete_list:
-                _set_clean(original, key, value)
-            continue
-        meta = schema.fields.get(key, _UNKNOWN)
-        if isinstance(value, dict):
-            original[key] = _merge_map(original[key], value, meta)
+        elif key not in original or _type(original[key]) != _type(value):
+            cleaned, keep = _clean(value)
+            if keep and not is_delete_list:
+                original[key] = cleaned
+            elif not is_delete_list:
+                original.pop(key, None)
+        elif isinstance(value, dict):
+            original[key] = _merge_map(original[key], value, schema.fields.get(key, _UNKNOWN))
         elif isinstance(value, list):
+            meta = schema.fields.get(key, _UNKNOWN)
             original[key] = _merge_list_field(original[key], value, meta, is_delete_list)
         else:
             original[key] = value
@@ -204,26 +182,25 @@ def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
 
 
 def _map_directive(patch: dict) -> dict:
-    directive = patch[DIRECTIVE]
+    directive = patch.pop(DIRECTIVE)
     if directive == "replace":
-        del patch[DIRECTIVE]
         return _clean(patch)[0]
     if directive == "delete":
         return {}
-    raise PatchError(f"unknown patch type: {_go(directive)} in map: {_go(patch)}", 500)
+    shown = _go({DIRECTIVE: directive, **patch})
+    raise PatchError(f"unknown patch type: {_go(directive)} in map: {shown}", 500)
 
 
 def _apply_retain_keys(original: dict, patch: dict) -> None:
     if RETAIN_KEYS not in patch:
         return
     keep = patch.pop(RETAIN_KEYS)
-    if not isinstance(keep, list):
+    if not isinstance(keep, list) or any(
+        key not in keep
+        for key, value in patch.items()
+        if value is not None and not key.startswith((DELETE_FROM_PRIMITIVE_LIST, SET_ELEMENT_ORDER))
+    ):
         raise PatchError("invalid patch format of retainKeys", 400)
-    for key, value in patch.items():
-        if value is None or key.startswith((DELETE_FROM_PRIMITIVE_LIST, SET_ELEMENT_ORDER)):
-            continue
-        if key not in keep:
-            raise PatchError("invalid patch format of retainKeys", 400)
     for key in [k for k in original if k not in keep]:
         del original[key]
 
@@ -233,43 +210,44 @@ def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None
     for directive in [k for k in patch if k.startswith(SET_ELEMENT_ORDER)]:
         order = patch.pop(directive)
         if not isinstance(order, list):
-            raise PatchError(f"expected a slice, but received a {_go_kind(order)}", 500)
+            raise _bad_type("slice", order)
         name = _strip_prefix(directive, SET_ELEMENT_ORDER)
-        found_orig, found_patch = name in original, name in patch
-        orig_list, patch_list = original.get(name), patch.get(name)
-        for found, value in ((found_orig, orig_list), (found_patch, patch_list)):
-            if found and not isinstance(value, list):
-                raise PatchError(f"expected a slice, but received a {_go_kind(value)}", 500)
+        for value in (d[name] for d in (original, patch) if name in d):
+            if not isinstance(value, list):
+                raise _bad_type("slice", value)
+        orig_list, patch_list = original.get(name), patch.pop(name, None)
         meta = schema.fields.get(name, _UNKNOWN)
         _validate_order(patch_list or [], order, meta.key)
-        if found_orig and found_patch:
+        if orig_list is not None and patch_list is not None:
             merged = _merge_list_field(orig_list, patch_list, meta, False)
-        elif found_orig:
-            merged = orig_list
-        elif found_patch:
-            merged = _clean(patch_list)[0]
+        elif orig_list is not None or patch_list is not None:
+            merged = orig_list if patch_list is None else _clean(patch_list)[0]
         else:
             continue
         items, server_only = _partition(merged, order, meta.key)
         is_map = _element_type(orig_list or [], patch_list or []) == "map"
         original[name] = _normalize_order(items, server_only, order, orig_list or [], meta, is_map)
-        patch.pop(name, None)
 
 
 def _validate_order(patch_list: list, order: list, key: str) -> None:
     """validatePatchWithSetOrderList: patch items must appear in the order list, in order."""
     if not order or not patch_list:
         return
-    items = [i for i in patch_list if not _is_delete_item(i)] if key else patch_list
+    bad = [i for i in patch_list if not isinstance(i, dict)] if key else []
+    if bad:
+        raise _bad_type("map", bad[0])
+    items = [i for i in patch_list if not key or i.get(DIRECTIVE) != "delete"]
     p = s = 0
     while p < len(items) and s < len(order):
         if isinstance(items[p], dict) and DIRECTIVE in items[p]:
             p += 1
             continue
-        if _merge_key_equal(items[p], order[s], key):
-            p += 1
+        if key:
+            p += _same(_key_of(items[p], key), _key_of(order[s], key))
+        else:
+            p += _same(items[p], order[s])
         s += 1
-    if p < len(items) and s >= len(order):
+    if p < len(items):
         raise PatchError(
             f"the order in patch list:\n{_go(patch_list)}\n doesn't match "
             f"{SET_ELEMENT_ORDER} list:\n{_go(order)}",
@@ -295,12 +273,19 @@ def _merge_list(original: list, patch: list, meta: FieldMeta, is_delete: bool) -
     if elem != "map":
         if is_delete:
             return [v for v in original if not any(_same(v, d) for d in patch)]
-        merged = _dedupe(original + patch)
+        both = original + patch
+        merged = [v for i, v in enumerate(both) if not any(_same(v, o) for o in both[:i])]
+    elif not meta.key:
+        raise PatchError("cannot merge lists without merge key", 500)
     else:
-        if not meta.key:
-            raise PatchError("cannot merge lists without merge key", 500)
         original, patch = _apply_list_directives(original, patch, meta.key)
-        merged = _merge_list_items(list(original), patch, meta)  # `original` keeps live order
+        merged = list(original)  # `original` keeps the live order
+        for item in patch:
+            index = _find(merged, meta.key, _key_of(item, meta.key))
+            if index is None:
+                merged.append(_clean(item)[0])
+            else:
+                merged[index] = _merge_map(merged[index], item, meta)
     items, server_only = _partition(merged, patch, meta.key)
     return _normalize_order(items, server_only, patch, original, meta, elem == "map")
 
@@ -314,9 +299,8 @@ def _apply_list_directives(original: list, patch: list, key: str) -> tuple[list,
         if DIRECTIVE not in item:
             plain.append(item)
         elif directive == "delete":
-            if key not in item:
-                raise PatchError(_no_merge_key(item, key), 500)
-            original = [o for o in original if not _same(o.get(key), item[key])]
+            value = _key_of(item, key)
+            original = [o for o in original if not _same(o.get(key), value)]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -326,83 +310,41 @@ def _apply_list_directives(original: list, patch: list, key: str) -> tuple[list,
     return (plain, []) if replace else (original, plain)
 
 
-def _merge_list_items(original: list, patch: list, meta: FieldMeta) -> list:
-    for item in patch:
-        if meta.key not in item:
-            raise PatchError(_no_merge_key(item, meta.key), 500)
-        index = _find(original, meta.key, item[meta.key])
-        if index is None:
-            original.append(_clean(item)[0])
-        else:
-            original[index] = _merge_map(original[index], item, meta)
-    return original
-
-
 def _partition(merged: list, by: list, key: str) -> tuple[list, list]:
     """Split `merged` into items present in `by` and server-only items."""
-    if not key:
-        inside = [v for v in merged if any(_same(v, b) for b in by)]
-        return inside, [v for v in merged if not any(_same(v, b) for b in by)]
+    bad = [i for i, b in enumerate(by) if not isinstance(b, dict)] if key else []
+    if bad:
+        raise PatchError(f"value for key {bad[0]} is not a map.", 500)
     inside, server_only = [], []
     for item in merged:
-        if not isinstance(item, dict):
-            raise PatchError(f"expected a map, but received a {_go_kind(item)}", 500)
-        if key not in item:
-            raise PatchError(_no_merge_key(item, key), 500)
-        bad = next((i for i, b in enumerate(by) if not isinstance(b, dict)), None)
-        if bad is not None:
-            raise PatchError(f"value for key {bad} is not a map.", 500)
-        (inside if _find(by, key, item[key]) is not None else server_only).append(item)
+        if key:
+            found = _find(by, key, _key_of(item, key)) is not None
+        else:
+            found = any(_same(item, b) for b in by)
+        (inside if found else server_only).append(item)
     return inside, server_only
 
 
 def _normalize_order(
     items: list, server_only: list, order: list, server_order: list, meta: FieldMeta, is_map: bool
 ) -> list:
-    """normalizeElementOrder: sort each part, then interleave by the live order."""
+    """normalizeElementOrder: sort each part, then interleave them by the live order."""
     key = meta.key if is_map else ""
-    if key:
-        for item in [*items, *server_only, *order]:
-            if not isinstance(item, dict) or key not in item:
-                raise PatchError(_no_merge_key(item, key), 500)
-    items = _sort_by(items, order, key)
-    server_only = _sort_by(server_only, server_order, key)
+    for item in [*items, *server_only, *order] if key else []:
+        _key_of(item, key)
+
+    def rank(within: list) -> Any:  # position in `within`; items not in it sort last
+        return lambda item: _index(within, item, key) % (len(within) + 1)
+
+    items, server_only = sorted(items, key=rank(order)), sorted(server_only, key=rank(server_order))
     out: list = []
-    i = j = 0
-    while i < len(server_only) or j < len(items):
-        if j >= len(items):
-            out.append(server_only[i])
-            i += 1
-            continue
-        if i < len(server_only):
-            li = _index(server_order, server_only[i], key)
-            ri = _index(server_order, items[j], key)
-            if li >= 0 and ri >= 0 and li < ri:
-                out.append(server_only[i])
-                i += 1
-                continue
-        out.append(items[j])
-        j += 1
-    return out
-
-
-def _sort_by(items: list, order: list, key: str) -> list:
-    def rank(item: Any) -> int:
-        index = _index(order, item, key)
-        return index if index >= 0 else len(order)
-
-    return sorted(items, key=rank)
+    while server_only and items:
+        left, right = (_index(server_order, part[0], key) for part in (server_only, items))
+        out.append((server_only if 0 <= left < right else items).pop(0))
+    return out + server_only + items
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def _set_clean(original: dict, key: str, value: Any) -> None:
-    cleaned, keep = _clean(value)
-    if keep:
-        original[key] = cleaned
-    else:
-        original.pop(key, None)
 
 
 def _clean(value: Any) -> tuple[Any, bool]:
@@ -410,36 +352,28 @@ def _clean(value: Any) -> tuple[Any, bool]:
     if isinstance(value, dict):
         if DIRECTIVE in value:
             return None, False
-        out = {}
-        for k, v in value.items():
-            if v is None or k.startswith("$"):
-                continue
-            cleaned, keep = _clean(v)
-            if keep:
-                out[k] = cleaned
-        return out, True
+        cleaned = {k: _clean(v) for k, v in value.items() if v is not None and k[:1] != "$"}
+        return {k: v for k, (v, keep) in cleaned.items() if keep}, True
     if isinstance(value, list):
         return [c for c, keep in map(_clean, value) if keep], True
     return value, True
 
 
 def _type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else "string"
+    kinds = (
+        ("bool", bool),
+        ("map", dict),
+        ("list", list),
+        ("number", int | float),
+        ("string", str),
+    )
+    return next((name for name, types in kinds if isinstance(value, types)), "null")
 
 
 def _element_type(*lists: list) -> str:
     """sliceElementType: the one element type of all lists."""
     found = ""
-    for value in (v for lst in lists for v in lst):
-        kind = _type(value)
+    for kind in (_type(v) for lst in lists for v in lst):
         if kind == "list":
             raise PatchError("lists of lists are not supported", 422)
         if found and kind != found:
@@ -455,44 +389,25 @@ def _same(a: Any, b: Any) -> bool:
     return _type(a) == _type(b) and a == b
 
 
-def _dedupe(values: list) -> list:
-    out: list = []
-    for v in values:
-        if not any(_same(v, o) for o in out):
-            out.append(v)
-    return out
+def _key_of(item: Any, key: str) -> Any:
+    """The merge key's value of a list item, which must be a map that has it."""
+    if not isinstance(item, dict):
+        raise _bad_type("map", item)
+    if key not in item:
+        raise PatchError(f"map: {_go(item)} does not contain declared merge key: {key}", 500)
+    return item[key]
 
 
 def _find(items: list, key: str, value: Any) -> int | None:
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and key in item and _same(item[key], value):
-            return index
-    return None
+    matches = (i for i, o in enumerate(items) if isinstance(o, dict) and key in o)
+    return next((i for i in matches if _same(items[i][key], value)), None)
 
 
 def _index(items: list, item: Any, key: str) -> int:
     if key:
-        value = item.get(key) if isinstance(item, dict) else None
-        found = _find(items, key, value)
+        found = _find(items, key, item[key])
         return -1 if found is None else found
     return next((i for i, v in enumerate(items) if _same(v, item)), -1)
-
-
-def _merge_key_equal(left: Any, right: Any, key: str) -> bool:
-    if not key:
-        return _same(left, right)
-    for side in (left, right):
-        if not isinstance(side, dict):
-            raise PatchError(f"expected a map, but received a {_go_kind(side)}", 500)
-        if key not in side:
-            raise PatchError(_no_merge_key(side, key), 500)
-    return _same(left[key], right[key])
-
-
-def _is_delete_item(item: Any) -> bool:
-    if not isinstance(item, dict):
-        raise PatchError(f"expected a map, but received a {_go_kind(item)}", 500)
-    return item.get(DIRECTIVE) == "delete"
 
 
 def _strip_prefix(key: str, prefix: str) -> str:
@@ -503,21 +418,14 @@ def _strip_prefix(key: str, prefix: str) -> str:
     return rest
 
 
-def _no_merge_key(item: Any, key: str) -> str:
-    return f"map: {_go(item)} does not contain declared merge key: {key}"
-
-
-def _json_type(value: Any) -> str:
-    return {"map": "object", "list": "array", "null": "null"}.get(_type(value), _type(value))
+def _bad_type(expected: str, value: Any) -> PatchError:
+    received = _GO_KINDS.get(_type(value), _type(value))
+    return PatchError(f"expected a {expected}, but received a {received}", 500)
 
 
 def _unmarshal_error(value: Any, go_type: str) -> str:
-    return f"json: cannot unmarshal {_json_type(value)} into Go value of type {go_type}"
-
-
-def _go_kind(value: Any) -> str:
-    names = {"list": "slice", "number": "float64", "null": "invalid"}
-    return names.get(_type(value), _type(value))
+    json_type = _JSON_TYPES.get(_type(value), _type(value))
+    return f"json: cannot unmarshal {json_type} into Go value of type {go_type}"
 
 
 def _go(value: Any) -> str:

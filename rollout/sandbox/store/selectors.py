@@ -37,9 +37,8 @@ _EXACT = (Operator.EQUALS, Operator.DOUBLE_EQUALS, Operator.NOT_EQUALS)
 _UNARY = (Operator.EXISTS, Operator.DOES_NOT_EXIST)
 _NUMERIC = (Operator.GREATER_THAN, Operator.LESS_THAN)
 _BINARY_OPERATORS = {o.value: o for o in Operator if o not in _UNARY}
-_EXPRESSION_OPERATORS = dict(
-    zip(("In", "NotIn", "Exists", "DoesNotExist"), _SETS + _UNARY, strict=True)
-)
+_EXPRESSION_OPERATORS = {"In": _SETS[0], "NotIn": _SETS[1], "Exists": _UNARY[0]}
+_EXPRESSION_OPERATORS["DoesNotExist"] = Operator.DOES_NOT_EXIST
 _COUNT_RULES = (  # (operators, is this number of values valid, message)
     (_SETS, bool, "for 'in', 'notin' operators, values set can't be empty"),
     (_EXACT, (1).__eq__, "exact-match compatibility requires one single value"),
@@ -49,19 +48,18 @@ _COUNT_RULES = (  # (operators, is this number of values valid, message)
 _EXPECTED_IN_SET = {"(": "',', ')' or identifier", "id": "',' or ')'", ",": "',', or identifier"}
 _TOKEN = re.compile(r"==|!=|[=!(),<>]|[^ \t\r\n=!(),<>]+")
 _SYMBOLS = {">": "gt", "<": "lt"}
+_KEYWORDS = ("in", "notin")
 _INT64 = re.compile(r"[+-]?[0-9]+")
 _NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _NAME = re.compile(_NAME_FMT)
 _DNS1123_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_CHARS = (
-    "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-    "character"
-)
+_ENDS = "and must start and end with an alphanumeric character"
+_CHARS = f"alphanumeric characters, '-', '_' or '.', {_ENDS}"
 _NAME_MSG = f"must consist of {_CHARS}"
 _VALUE_MSG = f"a valid label must be an empty string or consist of {_CHARS}"
 _DNS1123_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character"
+    f"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    f"'-' or '.', {_ENDS}"
 )
 
 
@@ -175,13 +173,16 @@ class _LabelParser:
     """The apimachinery label selector parser: a lexer pass, then recursive descent."""
 
     def __init__(self, text: str) -> None:
-        self.tokens = [_token(word) for word in _TOKEN.findall(text)] + [("end", "")]
+        words = _TOKEN.findall(text)  # kinds: a symbol, "gt", "lt", "in", "notin", "id", "end"
+        self.tokens = [
+            (_SYMBOLS.get(w, w) if w in _KEYWORDS or w[0] in "=!(),<>" else "id", w) for w in words
+        ] + [("end", "")]
         self.pos = 0
 
     def peek(self, values: bool = True) -> tuple[str, str]:
         """The next token; in a value context `in` / `notin` are plain identifiers."""
         kind, literal = self.tokens[self.pos]
-        return ("id" if values and kind in ("in", "notin") else kind), literal
+        return ("id" if values and kind in _KEYWORDS else kind), literal
 
     def take(self, values: bool = True) -> tuple[str, str]:
         token = self.peek(values)
@@ -191,23 +192,18 @@ class _LabelParser:
     def parse(self) -> list[Requirement]:
         requirements: list[Requirement] = []
         kind, literal = self.peek()
+        if kind not in ("id", "!", "end"):
+            raise SelectorError(f"found '{literal}', expected: !, identifier, or 'end of string'")
         while kind != "end":
-            if kind not in ("id", "!"):
-                raise SelectorError(
-                    f"found '{literal}', expected: !, identifier, or 'end of string'"
-                )
             try:
                 requirements.append(self.requirement())
             except SelectorError as e:
                 raise SelectorError(f"unable to parse requirement: {e}") from e
             kind, literal = self.take()
-            if kind == "end":
-                break
-            if kind != ",":
+            if kind not in (",", "end"):
                 raise SelectorError(f"found '{literal}', expected: ',' or 'end of string'")
-            kind, literal = self.peek()
-            if kind not in ("id", "!"):
-                raise SelectorError(f"found '{literal}', expected: identifier after ','")
+            if kind == "," and self.peek()[0] not in ("id", "!"):
+                raise SelectorError(f"found '{self.peek()[1]}', expected: identifier after ','")
         return requirements
 
     def requirement(self) -> Requirement:
@@ -225,16 +221,15 @@ class _LabelParser:
         kind, literal = self.take(values=False)
         if (op := _BINARY_OPERATORS.get(kind)) is None:
             raise SelectorError(f"found '{literal}', expected: in, notin, =, ==, !=, gt, lt")
-        values = self.value_set() if op in _SETS else self.exact_value()
+        if op in _SETS:
+            values = self.value_set()
+        elif self.peek()[0] in ("end", ","):
+            values = [""]
+        elif (token := self.take())[0] == "id":
+            values = [token[1]]
+        else:
+            raise SelectorError(f"found '{token[1]}', expected: identifier")
         return _new_requirement(key, op, sorted(set(values)))  # a sorted set, as upstream
-
-    def exact_value(self) -> list[str]:
-        if self.peek()[0] in ("end", ","):
-            return [""]
-        kind, literal = self.take()
-        if kind != "id":
-            raise SelectorError(f"found '{literal}', expected: identifier")
-        return [literal]
 
     def value_set(self) -> list[str]:
         """`( v1, v2, ... )`: an empty entry ("()", "(,x)", "(x,)") selects the empty value."""
@@ -254,13 +249,6 @@ class _LabelParser:
             if kind == ")":
                 return values
             last = kind
-
-
-def _token(word: str) -> tuple[str, str]:
-    """(kind, literal): kind is the symbol, "gt", "lt", "in", "notin" or "id"."""
-    if word in ("in", "notin") or word[0] in "=!(),<>":
-        return _SYMBOLS.get(word, word), word
-    return "id", word
 
 
 def _key_errors(key: str) -> list[str]:
@@ -402,12 +390,8 @@ def _split_terms(text: str) -> list[str]:
 
 def _unescape(value: str) -> str:
     for match in re.finditer(r"\\(.?)|[,=]", value, re.DOTALL):
-        if not match.group(0).startswith("\\"):
-            raise SelectorError(
-                f"invalid field selector: unescaped character in value: {match.group(0)}"
-            )
-        if match.group(1) not in ("\\", ",", "="):
-            raise SelectorError(
-                f"invalid field selector: invalid escape sequence: {match.group(0)}"
-            )
+        seq, escaped = match.group(0), match.group(0).startswith("\\")
+        if not escaped or match.group(1) not in ("\\", ",", "="):
+            what = "invalid escape sequence" if escaped else "unescaped character in value"
+            raise SelectorError(f"invalid field selector: {what}: {seq}")
     return re.sub(r"\\(.)", r"\1", value, flags=re.DOTALL)
