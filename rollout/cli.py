@@ -1,25 +1,331 @@
-"""Command line: parse options, hand them to the engine or the sandbox, map results to exit codes.
-
-No logic of its own; heavy modules (kubernetes, the sandbox) are imported inside
-commands so `rollout --help` stays fast.
+"""Command line: parse options into a spec, hand it to the engine, map the result to an
+exit code (README "Exit codes"). No logic of its own; heavy modules (kubernetes, the
+sandbox, Prometheus client) are imported inside commands so `rollout --help` stays fast.
 """
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from rollout.engine import Engine
+    from rollout.report import Result
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+OUTPUTS = click.Choice(["text", "json"])
+
+
+def global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """kubectl-style options every command takes, in any position."""
+    options = [
+        click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
+        click.option("--context", help="The kubeconfig context to use."),
+        click.option("-n", "--namespace", help="Namespace of the Deployment."),
+        click.option(
+            "-o",
+            "--output",
+            type=OUTPUTS,
+            default="text",
+            show_default=True,
+            help="Final result as text or one JSON object (stdout).",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["auto", "text", "json"]),
+            default="auto",
+            show_default=True,
+            help="Progress: live view on a TTY (auto), key=value lines, or JSON lines.",
+        ),
+        click.option("-v", "--verbose", count=True, help="More detail (repeatable)."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def rollout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the commands that start a rollout."""
+    options = [
+        click.option(
+            "--image",
+            "images",
+            multiple=True,
+            help="New image: REF, a bare TAG (keeps the repository), or NAME=REF.",
+        ),
+        click.option("--timeout", help="Readiness wait per step, e.g. 5m (default 10m)."),
+        click.option(
+            "--check",
+            "checks",
+            multiple=True,
+            help="Analysis check, e.g. 'success-rate>=99', 'latency-p99<=300ms'.",
+        ),
+        click.option("--interval", help="Time between measurements (default 10s)."),
+        click.option("--count", type=int, help="Measurements per gate (default 3)."),
+        click.option("--initial-delay", help="Wait before the first measurement."),
+        click.option("--failure-limit", type=int, help="Failed measurements tolerated."),
+        click.option("--inconclusive-limit", type=int, help="No-data measurements tolerated."),
+        click.option(
+            "--consecutive-error-limit", type=int, help="Query errors in a row tolerated."
+        ),
+        click.option(
+            "--prometheus-url",
+            envvar="ROLLOUT_PROMETHEUS_URL",
+            help="Prometheus base URL (or ROLLOUT_PROMETHEUS_URL).",
+        ),
+        click.option("--prometheus-token-file", help="File holding a bearer token."),
+        click.option("--prometheus-ca-file", help="CA bundle for Prometheus TLS."),
+        click.option(
+            "--prometheus-insecure",
+            is_flag=True,
+            default=None,
+            help="Skip Prometheus TLS verification.",
+        ),
+        click.option(
+            "--on-interrupt",
+            type=click.Choice(["abort", "leave"]),
+            help="On SIGINT/SIGTERM: roll back (default) or leave as is.",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            default=None,
+            help="Print the plan; the server validates the writes, nothing persists.",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            default=None,
+            help="Roll out even if the image is already running.",
+        ),
+        click.option(
+            "--wait",
+            "wait_for_lock",
+            is_flag=True,
+            default=None,
+            help="Wait for another rollout of this Deployment to finish.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def command(fn: Callable[..., Result | int]) -> Callable[..., None]:
+    """Run a command body, printing RolloutErrors as one line with their exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> None:
+        from rollout import errors, report
+
+        debug, output = kwargs.get("debug", False), kwargs.get("output", "text")
+        report.configure_logging(
+            log_format=_log_format(kwargs.get("log_format", "auto")),
+            verbose=kwargs.get("verbose", 0),
+        )
+        try:
+            result = fn(**kwargs)
+        except errors.RolloutError as e:
+            if debug:
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            if debug:
+                raise
+            click.echo(
+                f"error: unexpected {type(e).__name__}: {e} (--debug for a traceback)", err=True
+            )
+            sys.exit(5)
+        if isinstance(result, int):
+            sys.exit(result)
+        report.print_result(result, output=output)
+        sys.exit(result.exit_code)
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rollout")
 def main() -> None:
-    """Progressive delivery for plain Kubernetes Deployments, gated on Prometheus."""
+    """Progressive delivery for plain Kubernetes Deployments, gated on Prometheus.
+
+    Exit codes: 0 promoted, 1 rolled back, 2 bad input (nothing changed), 3 locked by
+    another rollout, 4 paused for `rollout promote`, 5 API/Prometheus unreachable.
+    """
+
+
+def _rollout_command(kind: str, help_text: str, extra: list[Callable[..., Any]]) -> None:
+    def body(name: str, **kw: Any) -> Result:
+        from rollout import spec as specs
+
+        engine, namespace = _engine(kw)
+        overrides = _overrides(kw)
+        return engine.start(
+            specs.spec_from_flags(
+                specs.StrategyKind(kind), name, namespace=namespace, overrides=overrides
+            )
+        )
+
+    fn: Callable[..., Any] = command(body)
+    for option in reversed(extra):
+        fn = option(fn)
+    fn = rollout_options(global_options(fn))
+    fn = click.argument("name")(fn)
+    main.command(kind, help=help_text)(fn)
+
+
+_rollout_command(
+    "rolling",
+    "Native rolling update, optionally paused at batch boundaries.",
+    [
+        click.option("--batches", help="Pause and analyse at these shares, e.g. 25%,50%,100%."),
+        click.option("--max-surge", help="maxSurge for this rollout (int or %)."),
+        click.option("--max-unavailable", help="maxUnavailable for this rollout (int or %)."),
+    ],
+)
+_rollout_command("recreate", "Stop all old pods, then start the new version.", [])
+
+
+@main.command("run")
+@click.option(
+    "-f",
+    "--filename",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="rollout.yaml describing target, strategy, image and checks.",
+)
+@rollout_options
+@global_options
+@command
+def run(filename: str, **kw: Any) -> Result:
+    """Run the rollout described in a YAML file (flags override its fields)."""
+    from rollout import spec as specs
+
+    engine, namespace = _engine(kw)
+    return engine.start(
+        specs.spec_from_file(filename, namespace=namespace, overrides=_overrides(kw))
+    )
+
+
+@main.command("resume")
+@click.argument("name")
+@click.option("--wait", "wait_for_lock", is_flag=True, help="Wait for the lock.")
+@global_options
+@command
+def resume(name: str, wait_for_lock: bool, **kw: Any) -> Result:
+    """Continue a rollout from its record (after a pause, a crash, or kill -9)."""
+    engine, namespace = _engine(kw)
+    return engine.resume(_ref(namespace, name), wait_for_lock=wait_for_lock)
+
+
+@main.command("abort")
+@click.argument("name")
+@global_options
+@command
+def abort(name: str, **kw: Any) -> Result:
+    """Roll a rollout in progress back to stable (from any process)."""
+    from rollout.state import Request
+
+    engine, namespace = _engine(kw)
+    return engine.request(_ref(namespace, name), Request.ABORT)
+
+
+@main.command("promote")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Skip the remaining steps.")
+@global_options
+@command
+def promote(name: str, full: bool, **kw: Any) -> Result:
+    """Let a paused rollout go past its pause (or to the end with --full)."""
+    from rollout.state import Request
+
+    engine, namespace = _engine(kw)
+    return engine.request(_ref(namespace, name), Request.PROMOTE_FULL if full else Request.PROMOTE)
+
+
+@main.command("status")
+@click.argument("name")
+@global_options
+@command
+def status(name: str, output: str, **kw: Any) -> int:
+    """Show the rollout record: strategy, phase, steps, traffic, analysis values."""
+    from rollout import status as show
+
+    engine, namespace = _engine({**kw, "output": output})
+    record = engine.status(_ref(namespace, name))
+    show.print_status(_ref(namespace, name), record, output=output)
+    return 0
+
+
+def _log_format(choice: str) -> str:
+    """Log line format; "auto" is key=value text (the TTY view is chosen separately)."""
+    return "text" if choice == "auto" else choice
+
+
+def _ref(namespace: str, name: str) -> Any:
+    from rollout.spec import ObjectRef
+
+    return ObjectRef(namespace, name)
+
+
+def _engine(kw: dict[str, Any]) -> tuple[Engine, str]:
+    """Connect to the cluster and build the engine the command needs."""
+    from rollout import kube, report
+    from rollout.engine import Engine
+    from rollout.settings import Settings
+    from strategies import REGISTRY
+
+    settings = Settings()
+    cluster = kube.Cluster.connect(
+        kubeconfig=kw.get("kubeconfig"),
+        context=kw.get("context"),
+        namespace=kw.get("namespace"),
+        settings=settings,
+    )
+    cluster.check_reachable()
+    live = kw.get("log_format") == "auto" and sys.stderr.isatty() and kw.get("output") != "json"
+    reporter = report.LiveReporter() if live else report.LogReporter()
+    engine = Engine(
+        cluster=cluster,
+        settings=settings,
+        strategies=dict(REGISTRY),
+        metrics_for=functools.partial(_provider, settings=settings),
+        reporter=reporter,
+        interactive=sys.stdin.isatty(),
+    )
+    return engine, cluster.namespace
+
+
+def _provider(prometheus: Any, *, settings: Any) -> Any:
+    from rollout import metrics
+
+    return metrics.PrometheusProvider(prometheus, settings=settings)
+
+
+def _overrides(kw: dict[str, Any]) -> Any:
+    """Every option that names a SpecOverrides field, as given (None: not given)."""
+    import dataclasses
+
+    from rollout import analysis, spec
+
+    given = {
+        f.name: kw[f.name]
+        for f in dataclasses.fields(spec.SpecOverrides)
+        if kw.get(f.name) not in (None, ())
+    }
+    given["checks"] = tuple(analysis.parse_check(c) for c in kw.get("checks") or ())
+    if kw.get("wait_for_lock"):
+        given["wait"] = True
+    return spec.SpecOverrides(**given)
 
 
 @main.group()
@@ -28,15 +334,32 @@ def sandbox() -> None:
 
 
 @sandbox.command("up")
-@click.option("--port", type=int, default=0, show_default="a free port",
-              help="Port on 127.0.0.1 to serve the API (and /metrics) on.")
-@click.option("--kubeconfig", "kubeconfig_path", type=click.Path(dir_okay=False),
-              default="./sandbox.kubeconfig", show_default=True,
-              help="Where to write a kubeconfig for kubectl and rollout.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="Sandbox config: per-image behaviour and traffic (YAML).")
-@click.option("--example", is_flag=True,
-              help="Deploy the link-manager example (Deployment, Service, VirtualService).")
+@click.option(
+    "--port",
+    type=int,
+    default=0,
+    show_default="a free port",
+    help="Port on 127.0.0.1 to serve the API (and /metrics) on.",
+)
+@click.option(
+    "--kubeconfig",
+    "kubeconfig_path",
+    type=click.Path(dir_okay=False),
+    default="./sandbox.kubeconfig",
+    show_default=True,
+    help="Where to write a kubeconfig for kubectl and rollout.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sandbox config: per-image behaviour and traffic (YAML).",
+)
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Deploy the link-manager example (Deployment, Service, VirtualService).",
+)
 def sandbox_up(port: int, kubeconfig_path: str, config_path: str | None, example: bool) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
     from rollout.sandbox import ConfigError, Sandbox, SandboxConfig

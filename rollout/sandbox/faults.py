@@ -40,9 +40,15 @@ class FaultRule:
 
     def applies(self, req: Request) -> bool:
         resource = req.resource.split("/")[0]
-        return (self.verbs is None or req.verb in self.verbs) and (
-            self.resources is None or resource in self.resources or req.resource in self.resources
-        ) and (self.remaining is None or self.remaining > 0)
+        return (
+            (self.verbs is None or req.verb in self.verbs)
+            and (
+                self.resources is None
+                or resource in self.resources
+                or req.resource in self.resources
+            )
+            and (self.remaining is None or self.remaining > 0)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +73,41 @@ class Faults:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
 
-    def fail(self, fraction: float, code: int = 503, *, verbs: set[str] | None = None,
-             resources: set[str] | None = None, retry_after: int | None = None,
-             times: int | None = None) -> FaultRule:
+    def fail(
+        self,
+        fraction: float,
+        code: int = 503,
+        *,
+        verbs: set[str] | None = None,
+        resources: set[str] | None = None,
+        retry_after: int | None = None,
+        times: int | None = None,
+    ) -> FaultRule:
         """Answer `fraction` of matching requests with `code` (429 gets Retry-After)."""
-        rule = FaultRule(fraction, code=code, verbs=_freeze(verbs), resources=_freeze(resources),
-                         retry_after=retry_after, remaining=times)
+        rule = FaultRule(
+            fraction,
+            code=code,
+            verbs=_freeze(verbs),
+            resources=_freeze(resources),
+            retry_after=retry_after,
+            remaining=times,
+        )
         with self._lock:
             self.rules.append(rule)
         return rule
 
-    def delay(self, seconds: float, *, fraction: float = 1.0, verbs: set[str] | None = None,
-              resources: set[str] | None = None) -> FaultRule:
+    def delay(
+        self,
+        seconds: float,
+        *,
+        fraction: float = 1.0,
+        verbs: set[str] | None = None,
+        resources: set[str] | None = None,
+    ) -> FaultRule:
         """Add `seconds` of latency to `fraction` of matching requests."""
-        rule = FaultRule(fraction, latency=seconds, verbs=_freeze(verbs),
-                         resources=_freeze(resources))
+        rule = FaultRule(
+            fraction, latency=seconds, verbs=_freeze(verbs), resources=_freeze(resources)
+        )
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -112,40 +138,59 @@ class Faults:
 
 
 class RequestLog:
-    """Every request the API served (or failed), countable by verb/resource/user agent."""
+    """Every request the API served (or failed), countable by verb/resource/user agent.
 
-    def __init__(self) -> None:
+    Counts are exact over the log's whole life; `entries` keeps only the most recent
+    `keep` requests (with their status codes) so a long-running sandbox stays bounded.
+    """
+
+    def __init__(self, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self.entries: list[tuple[Request, int]] = []
+        self.entries: collections.deque[tuple[Request, int]] = collections.deque(maxlen=keep)
+        self._totals: collections.Counter[tuple[str, str, str, bool, int]] = collections.Counter()
 
     def record(self, req: Request, code: int) -> None:
         with self._lock:
             self.entries.append((req, code))
+            self._totals[(req.verb, req.resource, req.user_agent, req.dry_run, code)] += 1
 
     def clear(self) -> None:
         with self._lock:
             self.entries.clear()
+            self._totals.clear()
 
-    def count(self, *, verb: str | None = None, resource: str | None = None,
-              user_agent: str | None = None, writes: bool = False,
-              persisted: bool = False) -> int:
-        """Requests matching every given filter (`writes`: mutating verbs only;
-        `persisted`: successful, non-dry-run writes)."""
+    def count(
+        self,
+        *,
+        verb: str | None = None,
+        resource: str | None = None,
+        user_agent: str | None = None,
+        code: int | None = None,
+        writes: bool = False,
+        persisted: bool = False,
+    ) -> int:
+        """Requests matching every given filter (`user_agent`: a substring; `code`: the status
+        answered; `writes`: mutating verbs only; `persisted`: successful, non-dry-run writes)."""
         with self._lock:
-            entries = list(self.entries)
+            totals = list(self._totals.items())
         return sum(
-            1 for req, code in entries
-            if (verb is None or req.verb == verb)
-            and (resource is None or req.resource == resource)
-            and (user_agent is None or user_agent in req.user_agent)
-            and (not writes or req.verb in WRITE_VERBS)
-            and (not persisted or (req.verb in WRITE_VERBS and not req.dry_run and code < 400))
+            n
+            for (req_verb, req_resource, req_agent, dry_run, answered), n in totals
+            if (verb is None or req_verb == verb)
+            and (resource is None or req_resource == resource)
+            and (user_agent is None or user_agent in req_agent)
+            and (code is None or answered == code)
+            and (not writes or req_verb in WRITE_VERBS)
+            and (not persisted or (req_verb in WRITE_VERBS and not dry_run and answered < 400))
         )
 
     def by_verb(self) -> dict[str, int]:
         """Count of requests per verb."""
+        counts: collections.Counter[str] = collections.Counter()
         with self._lock:
-            return dict(collections.Counter(req.verb for req, _ in self.entries))
+            for (verb, *_), n in self._totals.items():
+                counts[verb] += n
+        return dict(counts)
 
 
 def _freeze(values: set[str] | None) -> frozenset[str] | None:

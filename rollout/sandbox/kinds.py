@@ -39,6 +39,8 @@ class Kind:
         return f"{self.group}/{v}" if self.group else v
 
 
+# A table: one kind per row reads better than the formatter's layout.
+# fmt: off
 KINDS: tuple[Kind, ...] = (
     Kind("", ("v1",), "Namespace", "namespaces", "namespace", ("ns",), namespaced=False,
          subresources=("status",)),
@@ -54,6 +56,7 @@ KINDS: tuple[Kind, ...] = (
          subresources=("status", "scale"), categories=("all",)),
     Kind("apps", ("v1",), "ReplicaSet", "replicasets", "replicaset", ("rs",),
          subresources=("status", "scale"), categories=("all",)),
+    Kind("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", "endpointslice"),
     Kind("coordination.k8s.io", ("v1",), "Lease", "leases", "lease"),
     Kind("autoscaling", ("v2",), "HorizontalPodAutoscaler", "horizontalpodautoscalers",
          "horizontalpodautoscaler", ("hpa",), subresources=("status",), categories=("all",)),
@@ -63,6 +66,7 @@ KINDS: tuple[Kind, ...] = (
          "destinationrule", ("dr",), builtin=False,
          categories=("istio-io", "networking-istio-io")),
 )
+# fmt: on
 
 BY_KEY: dict[str, Kind] = {k.key: k for k in KINDS}
 BY_KIND: dict[str, Kind] = {k.kind: k for k in KINDS}

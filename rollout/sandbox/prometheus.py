@@ -38,8 +38,9 @@ def free_port() -> int:
 class PrometheusServer:
     """A throwaway Prometheus scraping `targets` (host:port) every `scrape_interval`."""
 
-    def __init__(self, targets: list[str], *, scrape_interval: str = "1s",
-                 binary: str = "prometheus") -> None:
+    def __init__(
+        self, targets: list[str], *, scrape_interval: str = "1s", binary: str = "prometheus"
+    ) -> None:
         self.targets, self.scrape_interval, self.binary = targets, scrape_interval, binary
         self.port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="rollout-prometheus-"))
@@ -52,19 +53,31 @@ class PrometheusServer:
     def start(self, timeout: float = 30.0) -> PrometheusServer:
         """Start the process and wait until it answers /-/ready."""
         config = {
-            "global": {"scrape_interval": self.scrape_interval,
-                       "evaluation_interval": self.scrape_interval},
-            "scrape_configs": [{"job_name": "sandbox", "honor_labels": True,
-                                "static_configs": [{"targets": self.targets}]}],
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "evaluation_interval": self.scrape_interval,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "sandbox",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": self.targets}],
+                }
+            ],
         }
         (self._dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        log = (self._dir / "prometheus.log").open("wb")
         try:
-            self._proc = subprocess.Popen(
-                [self.binary, f"--config.file={self._dir / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={self._dir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT)
+            with (self._dir / "prometheus.log").open("wb") as log:  # the child keeps its copy
+                self._proc = subprocess.Popen(
+                    [
+                        self.binary,
+                        f"--config.file={self._dir / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={self._dir / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
         except OSError as e:
             raise PrometheusError(f"cannot start {self.binary}: {e.strerror}") from e
         self._wait(lambda: self._get("/-/ready") is not None, timeout, "become ready")
@@ -72,12 +85,14 @@ class PrometheusServer:
 
     def wait_for_scrape(self, timeout: float = 30.0) -> None:
         """Block until every target has been scraped successfully at least once."""
+
         def scraped() -> bool:
             body = self._get("/api/v1/targets")
             if body is None:
                 return False
             active = json.loads(body)["data"]["activeTargets"]
             return bool(active) and all(t.get("health") == "up" for t in active)
+
         self._wait(scraped, timeout, "scrape the sandbox")
 
     def stop(self) -> None:
@@ -109,8 +124,10 @@ class PrometheusServer:
         pause = threading.Event()
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                raise PrometheusError(f"prometheus exited with {self._proc.returncode}; "
-                                      f"see {self._dir / 'prometheus.log'}")
+                raise PrometheusError(
+                    f"prometheus exited with {self._proc.returncode}; "
+                    f"see {self._dir / 'prometheus.log'}"
+                )
             if check():  # type: ignore[operator]
                 return
             pause.wait(0.1)  # Prometheus has no watch API: a short bounded poll

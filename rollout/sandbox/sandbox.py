@@ -33,27 +33,46 @@ BOOT_NAMESPACES = ("default", "kube-system", "kube-public")
 class Sandbox:
     """A local Kubernetes API with controllers and a traffic/metrics model."""
 
-    def __init__(self, config: SandboxConfig | None = None, *, port: int = 0, seed: int = 0,
-                 traffic_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        port: int = 0,
+        seed: int = 0,
+        traffic_interval: float = 0.1,
+    ) -> None:
         self.config = config or SandboxConfig.default()
         self.clock = Clock(self.config.speed)
         self.store = Store(seed=seed)
         self.faults = Faults(seed=seed)
         self.requests = RequestLog()
-        self.manager = Manager(self.store, self.clock, [
-            DeploymentController(self.store, self.clock),
-            ReplicaSetController(self.store, self.clock, seed=seed),
-            KubeletController(self.store, self.clock, self.config.behaviour_for),
-            EndpointsController(self.store),
-            GarbageCollector(self.store),
-        ])
-        self.traffic = TrafficFeed(self.store, TrafficModel(self.config, seed=seed), self.clock,
-                                   interval=traffic_interval)
-        self.api = ApiServer(self.store, faults=self.faults, requests=self.requests,
-                             metrics=self.traffic.render, port=port)
+        self.manager = Manager(
+            self.store,
+            self.clock,
+            [
+                DeploymentController(self.store, self.clock),
+                ReplicaSetController(self.store, self.clock, seed=seed),
+                KubeletController(self.store, self.clock, self.config.behaviour_for),
+                EndpointsController(self.store),
+                GarbageCollector(self.store),
+            ],
+        )
+        self.traffic = TrafficFeed(
+            self.store, TrafficModel(self.config, seed=seed), self.clock, interval=traffic_interval
+        )
+        self.api = ApiServer(
+            self.store,
+            faults=self.faults,
+            requests=self.requests,
+            metrics=self.traffic.render,
+            port=port,
+        )
         for name in BOOT_NAMESPACES:
-            self.store.create(kinds.BY_KEY["namespaces"], "", {
-                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            self.store.create(
+                kinds.BY_KEY["namespaces"],
+                "",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+            )
 
     @property
     def url(self) -> str:
@@ -81,11 +100,17 @@ class Sandbox:
     def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
         """A kubeconfig document pointing at this sandbox (context `rollout-sandbox`)."""
         return {
-            "apiVersion": "v1", "kind": "Config", "current-context": CONTEXT,
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": CONTEXT,
             "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
             "users": [{"name": CONTEXT, "user": {"token": "sandbox"}}],
-            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT,
-                                                       "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": CONTEXT,
+                    "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace},
+                }
+            ],
         }
 
     def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:

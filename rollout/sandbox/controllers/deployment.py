@@ -1,21 +1,27 @@
 """Deployment controller: ReplicaSets per template, rolling/recreate scaling, revisions,
 status and conditions, following upstream syncDeployment.
 
-The decisions come from `rollout_math` (pure); this module reads and writes the store.
+The decisions come from the pure `rollout_scaling`, `rollout_status` and
+`rollout_revisions`; this module reads and writes the store and records the
+ScalingReplicaSet Events `kubectl describe deployment` shows.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from rollout.sandbox import kinds
 from rollout.sandbox.clock import Clock
+from rollout.sandbox.controllers import deployment_json as djson
 from rollout.sandbox.controllers import pods as podfacts
-from rollout.sandbox.controllers import rollout_math as rm
+from rollout.sandbox.controllers import rollout_revisions as revisions
+from rollout.sandbox.controllers import rollout_scaling as scaling
+from rollout.sandbox.controllers import rollout_status as rstatus
+from rollout.sandbox.controllers.events import NORMAL, EventRecorder
 from rollout.sandbox.controllers.manager import Key
+from rollout.sandbox.store import errors
 from rollout.sandbox.store.store import Store
 from rollout.sandbox.store.watch import Event
 
@@ -32,216 +38,274 @@ class DeploymentController:
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store, self.clock = store, clock
+        self.events = EventRecorder(store, "deployment-controller")
 
     def keys_for(self, event: Event) -> Iterable[Key]:
         if event.key == DEPLOY.key:
             return [(event.namespace, event.obj["metadata"]["name"])]
-        if event.key == RS.key:
-            for ref in event.obj["metadata"].get("ownerReferences") or []:
-                if ref.get("kind") == "Deployment" and ref.get("controller"):
-                    return [(event.namespace, ref["name"])]
-        return []
+        if event.key != RS.key:
+            return []
+        for ref in event.obj["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "Deployment" and ref.get("controller"):
+                return [(event.namespace, ref["name"])]
+        if event.type == "DELETED" or podfacts.owner_uid(event.obj) is not None:
+            return []
+        labels = event.obj["metadata"].get("labels") or {}  # an orphan: who may adopt it?
+        return [
+            (event.namespace, d["metadata"]["name"])
+            for d in self.store.list(DEPLOY, event.namespace)[0]
+            if podfacts.selects(d, labels)
+        ]
 
     def reconcile(self, key: Key) -> float | None:
         namespace, name = key
         d = self.store.find(DEPLOY, namespace, name)
         if d is None or podfacts.is_terminating(d):
             return None
-        owned = self._owned(d)
-        states = {rs["metadata"]["name"]: self._state(rs) for rs in owned}
-        by_name = {rs["metadata"]["name"]: rs for rs in owned}
-        found = rm.find_new_replica_set(
-            d["spec"]["template"], [(states[n], by_name[n]["spec"]["template"]) for n in states])
-        new = by_name[found.name] if found else None
-        params = _params(d)
-        paused = bool(d["spec"].get("paused"))
+        by_name = {rs["metadata"]["name"]: rs for rs in self._claim(d)}
+        states = {n: self._state(rs) for n, rs in by_name.items()}
+        found = revisions.find_new_replica_set(
+            d["spec"]["template"],
+            [(states[n], rs["spec"]["template"]) for n, rs in by_name.items()],
+        )
+        params, paused = djson.params(d), bool(d["spec"].get("paused"))
+        new_name = found.name if found is not None else None
+        if new_name is not None:
+            by_name[new_name] = self._sync_new(d, by_name[new_name], _others(states, new_name))
+            states[new_name] = self._state(by_name[new_name])
         created = False
-        if paused or rm.is_scaling_event(params, replica_sets=list(states.values())):
-            olds = [s for s in states.values() if found is None or s.name != found.name]
-            plan = rm.proportional_scale(params, new=found, olds=olds,
-                                         status_replicas=d.get("status", {}).get("replicas", 0))
+        if paused or scaling.is_scaling_event(params, replica_sets=list(states.values())):
+            plan = scaling.proportional_scale(
+                params,
+                new=states.get(new_name or ""),
+                olds=_others(states, new_name),
+                status_replicas=(d.get("status") or {}).get("replicas", 0),
+            )
         else:
-            if new is None:
-                new, created = self._create_new(d, params, list(states.values())), True
-                states[new["metadata"]["name"]] = self._state(new)
-                by_name[new["metadata"]["name"]] = new
-            else:
-                new = self._sync_revision(d, new, [s for n, s in states.items()
-                                                   if n != new["metadata"]["name"]])
-            plan = self._plan(d, params, states, new["metadata"]["name"])
+            if new_name is None:
+                new = self._create_new(d, params, list(states.values()))
+                if new is None:  # a hash collision: collisionCount went up, try again
+                    return 0.0
+                new_name, created = new["metadata"]["name"], True
+                by_name[new_name], states[new_name] = new, self._state(new)
+            plan = self._plan(d, params, states, by_name, new_name)
         self._apply(d, params, by_name, plan)
-        new_name = new["metadata"]["name"] if new is not None else None
-        new_state = states.get(new_name) if new_name else None
-        olds = [s for n, s in states.items() if n != new_name]
-        counts = rm.deployment_status(new_state, olds)
-        if (paused or rm.is_complete(counts, desired=params.desired)) and not created:
-            for doomed in rm.replica_sets_to_delete(olds, history_limit=d["spec"].get(
-                    "revisionHistoryLimit")):
+        olds = _others(states, new_name)
+        counts = rstatus.deployment_status(states.get(new_name or ""), olds)
+        if (paused or rstatus.is_complete(counts, desired=params.desired)) and not created:
+            limit = d["spec"].get("revisionHistoryLimit")
+            for doomed in revisions.replica_sets_to_delete(olds, history_limit=limit):
                 self.store.delete(RS, namespace, doomed)
         return self._write_status(d, params, counts, new_name, created)
 
-    # -- steps -------------------------------------------------------------
+    # -- ReplicaSets -------------------------------------------------------
 
-    def _owned(self, d: Obj) -> list[Obj]:
-        uid = d["metadata"]["uid"]
-        return [rs for rs in self.store.list(RS, d["metadata"]["namespace"])[0]
-                if podfacts.owner_uid(rs) == uid]
+    def _claim(self, d: Obj) -> list[Obj]:
+        """The ReplicaSets `d` controls, adopting matching orphans (upstream ClaimReplicaSets)."""
+        uid, namespace = d["metadata"]["uid"], d["metadata"]["namespace"]
+        owned = []
+        for rs in self.store.list(RS, namespace)[0]:
+            owner = podfacts.owner_uid(rs)
+            if owner == uid:
+                owned.append(rs)
+            elif (
+                owner is None
+                and not podfacts.is_terminating(rs)
+                and podfacts.selects(d, rs["metadata"].get("labels") or {})
+            ):
+                owned.append(
+                    self.store.update(
+                        RS, namespace, rs["metadata"]["name"], lambda o: podfacts.add_owner(o, d)
+                    )
+                )
+        return owned
 
-    def _state(self, rs: Obj) -> rm.RSState:
-        meta, status = rs["metadata"], rs.get("status") or {}
-        ann = meta.get("annotations") or {}
-        return rm.RSState(
-            name=meta["name"], replicas=rs["spec"].get("replicas", 1),
-            available=status.get("availableReplicas", 0), ready=status.get("readyReplicas", 0),
-            actual=status.get("replicas", 0), created=float(self.store.creation_index(rs)),
-            revision=int(ann.get(rm.REVISION_ANNOTATION, 0) or 0),
-            annotated_desired=_int_or_none(ann.get(rm.DESIRED_REPLICAS_ANNOTATION)),
-            annotated_max=_int_or_none(ann.get(rm.MAX_REPLICAS_ANNOTATION)),
-            deleting=podfacts.is_terminating(rs))
+    def _state(self, rs: Obj) -> scaling.RSState:
+        return djson.rs_state(rs, created=self.store.creation_index(rs))
 
-    def _plan(self, d: Obj, params: rm.DeploymentParams, states: dict[str, rm.RSState],
-              new_name: str) -> rm.ScalePlan:
-        new = states[new_name]
-        olds = [s for n, s in states.items() if n != new_name]
-        if params.strategy is rm.Strategy.RECREATE:
-            old_uids = {rs["metadata"]["uid"] for rs in self._owned(d)
-                        if rs["metadata"]["name"] != new_name}
-            old_pods = sum(1 for p in self.store.list(POD, d["metadata"]["namespace"])[0]
-                           if podfacts.owner_uid(p) in old_uids)
-            return rm.recreate_step(params, new=new, olds=olds, old_pods=old_pods)
-        return rm.rolling_step(params, new=new, olds=olds)
+    def _plan(
+        self,
+        d: Obj,
+        params: scaling.DeploymentParams,
+        states: dict[str, scaling.RSState],
+        by_name: dict[str, Obj],
+        new_name: str,
+    ) -> scaling.ScalePlan:
+        new, olds = states[new_name], _others(states, new_name)
+        if params.strategy is scaling.Strategy.RECREATE:
+            old_uids = {rs["metadata"]["uid"] for n, rs in by_name.items() if n != new_name}
+            old_pods = sum(
+                1
+                for p in self.store.list(POD, d["metadata"]["namespace"])[0]
+                if podfacts.owner_uid(p) in old_uids
+            )
+            return scaling.recreate_step(params, new=new, olds=olds, old_pods=old_pods)
+        return scaling.rolling_step(params, new=new, olds=olds)
 
-    def _create_new(self, d: Obj, params: rm.DeploymentParams,
-                    olds: list[rm.RSState]) -> Obj:
-        template = copy.deepcopy(d["spec"]["template"])
-        pod_hash = rm.pod_template_hash(template, d.get("status", {}).get("collisionCount"))
-        labels = {**(template["metadata"].get("labels") or {}), rm.HASH_LABEL: pod_hash}
-        template["metadata"]["labels"] = labels
-        selector = copy.deepcopy(d["spec"]["selector"])
-        selector.setdefault("matchLabels", {})[rm.HASH_LABEL] = pod_hash
-        name = f"{d['metadata']['name']}-{pod_hash}"
-        replicas = 0
-        if params.strategy is rm.Strategy.ROLLING_UPDATE:
-            replicas = rm.new_rs_replicas(params, new=rm.RSState(name, 0), olds=olds)
-        revision = max((s.revision for s in olds), default=0) + 1
-        rs = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": name, "namespace": d["metadata"]["namespace"], "labels": labels,
-                "annotations": {**_copied_annotations(d), **rm.replica_annotations(params),
-                                rm.REVISION_ANNOTATION: str(revision)},
-                "ownerReferences": [podfacts.owner_ref(d)],
-            },
-            "spec": {"replicas": replicas, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
-                     "selector": selector, "template": template},
-        }
-        created = self.store.create(RS, d["metadata"]["namespace"], rs)
-        self._set_deployment_revision(d, str(revision))
+    def _create_new(
+        self, d: Obj, params: scaling.DeploymentParams, olds: list[scaling.RSState]
+    ) -> Obj | None:
+        """Create the ReplicaSet for the current template (None after a name collision)."""
+        rs = djson.new_replica_set(d, params, olds)
+        namespace, name = d["metadata"]["namespace"], rs["metadata"]["name"]
+        try:
+            created = self.store.create(RS, namespace, rs)
+        except errors.ApiError as e:
+            if e.code != 409:
+                raise
+            existing = self.store.find(RS, namespace, name)
+            if (
+                existing is None
+                or podfacts.owner_uid(existing) != d["metadata"]["uid"]
+                or not revisions.equal_ignore_hash(
+                    existing["spec"]["template"], d["spec"]["template"]
+                )
+            ):
+                self.store.update(
+                    DEPLOY, namespace, d["metadata"]["name"], _bump_collisions, subresource="status"
+                )
+                return None
+            created = existing
+        replicas = created["spec"]["replicas"]
+        if replicas > 0:
+            self.events.record(
+                d, NORMAL, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {replicas}"
+            )
+        self._set_deployment_revision(
+            d, created["metadata"]["annotations"][revisions.REVISION_ANNOTATION]
+        )
         return created
 
-    def _sync_revision(self, d: Obj, new: Obj, olds: list[rm.RSState]) -> Obj:
+    def _sync_new(self, d: Obj, new: Obj, olds: list[scaling.RSState]) -> Obj:
+        """Upstream getNewReplicaSet for an existing one: revision (and history) and
+        minReadySeconds follow the Deployment."""
         state = self._state(new)
         ann = new["metadata"].get("annotations") or {}
-        update = rm.sync_revision(state, olds, history=ann.get(rm.REVISION_HISTORY_ANNOTATION, ""))
-        if update.revision != state.revision:
-            def bump(rs: Obj) -> None:
+        update = revisions.sync_revision(
+            state, olds, history=ann.get(revisions.REVISION_HISTORY_ANNOTATION, "")
+        )
+        min_ready = d["spec"].get("minReadySeconds", 0)
+        if update.revision != state.revision or new["spec"].get("minReadySeconds", 0) != min_ready:
+
+            def sync(rs: Obj) -> None:
                 a = rs["metadata"].setdefault("annotations", {})
-                a[rm.REVISION_ANNOTATION] = str(update.revision)
+                a[revisions.REVISION_ANNOTATION] = str(update.revision)
                 if update.history is not None:
-                    a[rm.REVISION_HISTORY_ANNOTATION] = update.history
-            new = self.store.update(RS, new["metadata"]["namespace"], new["metadata"]["name"],
-                                    bump)
+                    a[revisions.REVISION_HISTORY_ANNOTATION] = update.history
+                rs["spec"]["minReadySeconds"] = min_ready
+
+            new = self.store.update(RS, new["metadata"]["namespace"], new["metadata"]["name"], sync)
         self._set_deployment_revision(d, str(update.revision))
         return new
 
     def _set_deployment_revision(self, d: Obj, revision: str) -> None:
-        if (d["metadata"].get("annotations") or {}).get(rm.REVISION_ANNOTATION) != revision:
-            self.store.update(DEPLOY, d["metadata"]["namespace"], d["metadata"]["name"],
-                              lambda o: o["metadata"].setdefault("annotations", {}).__setitem__(
-                                  rm.REVISION_ANNOTATION, revision))
+        """Annotate `d` with its revision through /status, as upstream does (UpdateStatus
+        keeps annotations and, unlike a main-resource write, does not bump generation)."""
+        if (d["metadata"].get("annotations") or {}).get(revisions.REVISION_ANNOTATION) == revision:
+            return
 
-    def _apply(self, d: Obj, params: rm.DeploymentParams, by_name: dict[str, Obj],
-               plan: rm.ScalePlan) -> None:
-        annotations = rm.replica_annotations(params)
+        def annotate(o: Obj) -> None:
+            o["metadata"].setdefault("annotations", {})[revisions.REVISION_ANNOTATION] = revision
+
+        namespace, name = d["metadata"]["namespace"], d["metadata"]["name"]
+        self.store.update(DEPLOY, namespace, name, annotate, subresource="status")
+
+    def _apply(
+        self,
+        d: Obj,
+        params: scaling.DeploymentParams,
+        by_name: dict[str, Obj],
+        plan: scaling.ScalePlan,
+    ) -> None:
+        """Scale each planned ReplicaSet (with fresh desired-/max-replicas annotations)."""
+        annotations = scaling.replica_annotations(params)
         for name, replicas in plan.items():
+
             def scale(rs: Obj, replicas: int = replicas) -> None:
                 rs["spec"]["replicas"] = replicas
                 rs["metadata"].setdefault("annotations", {}).update(annotations)
-            self.store.update(RS, d["metadata"]["namespace"], name, scale)
 
-    def _write_status(self, d: Obj, params: rm.DeploymentParams, counts: rm.StatusCounts,
-                      new_rs: str | None, created: bool) -> float | None:
+            before = by_name[name]["spec"].get("replicas", 1)
+            self.store.update(RS, d["metadata"]["namespace"], name, scale)
+            if replicas != before:
+                way = "up" if replicas > before else "down"
+                self.events.record(
+                    d,
+                    NORMAL,
+                    "ScalingReplicaSet",
+                    f"Scaled {way} replica set {name} from {before} to {replicas}",
+                )
+
+    # -- status ------------------------------------------------------------
+
+    def _write_status(
+        self,
+        d: Obj,
+        params: scaling.DeploymentParams,
+        counts: rstatus.StatusCounts,
+        new_rs: str | None,
+        created: bool,
+    ) -> float | None:
+        """Write status and conditions; return when to re-check the progress deadline."""
         now = time.time()
         status = d.get("status") or {}
-        conds = {c["type"]: _condition(c) for c in status.get("conditions") or []}
-        previous = rm.StatusCounts(
-            status.get("replicas", 0), status.get("updatedReplicas", 0),
-            status.get("readyReplicas", 0), status.get("availableReplicas", 0),
-            status.get("unavailableReplicas", 0))
+        conds = {c.type: c for c in map(djson.condition, status.get("conditions") or []) if c}
         deadline = d["spec"].get("progressDeadlineSeconds")
         real_deadline = self.clock.real(deadline) if deadline is not None else None
-        available = rm.available_condition(conds.get("Available"), spec=params, status=counts,
-                                           now=now)
-        progressing = rm.progressing_condition(
-            conds.get("Progressing"), previous=previous, status=counts, desired=params.desired,
-            deadline_seconds=real_deadline, now=now,  # type: ignore[arg-type]
-            deployment=d["metadata"]["name"], new_rs=new_rs, created_new_rs=created,
-            paused=bool(d["spec"].get("paused")))
+        available = rstatus.available_condition(
+            conds.get("Available"), spec=params, status=counts, now=now
+        )
+        progressing = rstatus.progressing_condition(
+            conds.get("Progressing"),
+            previous=djson.status_counts(status),
+            status=counts,
+            desired=params.desired,
+            deadline_seconds=real_deadline,  # type: ignore[arg-type]
+            now=now,
+            deployment=d["metadata"]["name"],
+            new_rs=new_rs,
+            created_new_rs=created,
+            paused=bool(d["spec"].get("paused")),
+        )
         new_status: Obj = {
             "observedGeneration": d["metadata"].get("generation", 1),
-            "replicas": counts.replicas, "updatedReplicas": counts.updated_replicas,
-            "readyReplicas": counts.ready_replicas, "availableReplicas": counts.available_replicas,
+            "replicas": counts.replicas,
+            "updatedReplicas": counts.updated_replicas,
+            "readyReplicas": counts.ready_replicas,
+            "availableReplicas": counts.available_replicas,
             "unavailableReplicas": counts.unavailable_replicas,
-            "conditions": [_condition_json(c) for c in (available, progressing) if c is not None],
+            "conditions": [
+                djson.condition_json(c) for c in (available, progressing) if c is not None
+            ],
         }
-        new_status = {k: v for k, v in new_status.items() if v or k in ("observedGeneration",
-                                                                        "replicas")}
+        new_status = {
+            k: v for k, v in new_status.items() if v or k in ("observedGeneration", "replicas")
+        }
         if "collisionCount" in status:
             new_status["collisionCount"] = status["collisionCount"]
         if new_status != status:
-            self.store.update(DEPLOY, d["metadata"]["namespace"], d["metadata"]["name"],
-                              lambda o: o.__setitem__("status", new_status), subresource="status")
-        if real_deadline is None or progressing is None:
+            self.store.update(
+                DEPLOY,
+                d["metadata"]["namespace"],
+                d["metadata"]["name"],
+                lambda o: o.__setitem__("status", new_status),
+                subresource="status",
+            )
+        if real_deadline is None or progressing is None or d["spec"].get("paused"):
             return None
-        if rm.is_complete(counts, desired=params.desired) or \
-                progressing.reason is rm.Reason.TIMED_OUT or d["spec"].get("paused"):
+        if (
+            rstatus.is_complete(counts, desired=params.desired)
+            or progressing.reason is rstatus.Reason.TIMED_OUT
+        ):
             return None
         left = progressing.last_update + real_deadline - now
         return max(left, 0.0) * self.clock.speed + 0.001
 
 
-def _params(d: Obj) -> rm.DeploymentParams:
-    strategy = d["spec"].get("strategy") or {}
-    ru = strategy.get("rollingUpdate") or {}
-    return rm.DeploymentParams(
-        desired=d["spec"].get("replicas", 1),
-        strategy=rm.Strategy(strategy.get("type", "RollingUpdate")),
-        max_surge=ru.get("maxSurge"), max_unavailable=ru.get("maxUnavailable"))
+def _others(states: dict[str, scaling.RSState], new_name: str | None) -> list[scaling.RSState]:
+    return [s for n, s in states.items() if n != new_name]
 
 
-def _copied_annotations(d: Obj) -> dict[str, str]:
-    """Deployment annotations upstream copies to its ReplicaSets (not its own bookkeeping)."""
-    skip = ("deployment.kubernetes.io/", "kubectl.kubernetes.io/last-applied-configuration")
-    return {k: v for k, v in (d["metadata"].get("annotations") or {}).items()
-            if not k.startswith(skip)}
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _condition(c: Obj) -> rm.Condition:
-    return rm.Condition(
-        type=c["type"], status=rm.ConditionStatus(c["status"]), reason=rm.Reason(c["reason"]),
-        message=c.get("message", ""),
-        last_update=podfacts.parse_time(c.get("lastUpdateTime", "")) or 0.0,
-        last_transition=podfacts.parse_time(c.get("lastTransitionTime", "")) or 0.0)
-
-
-def _condition_json(c: rm.Condition) -> Obj:
-    return {"type": c.type, "status": c.status.value, "reason": c.reason.value,
-            "message": c.message, "lastUpdateTime": podfacts.format_time(c.last_update),
-            "lastTransitionTime": podfacts.format_time(c.last_transition)}
+def _bump_collisions(d: Obj) -> None:
+    status = d.setdefault("status", {})
+    status["collisionCount"] = status.get("collisionCount", 0) + 1

@@ -59,12 +59,17 @@ class GarbageCollector:
             return
         kind, obj = owner
         if obj["metadata"].get("deletionTimestamp") and FOREGROUND in (
-                obj["metadata"].get("finalizers") or []):
+            obj["metadata"].get("finalizers") or []
+        ):
             for dep_kind, dep in dependents:
                 self._delete(dep_kind, dep, propagation="Foreground")
             if not dependents:
-                self.store.update(kind, obj["metadata"].get("namespace", ""),
-                                  obj["metadata"]["name"], _drop_foreground)
+                self.store.update(
+                    kind,
+                    obj["metadata"].get("namespace", ""),
+                    obj["metadata"]["name"],
+                    _drop_foreground,
+                )
 
     def _empty_namespace(self, namespace: str) -> None:
         ns = self.store.find(NAMESPACE, "", namespace)
@@ -79,8 +84,9 @@ class GarbageCollector:
     def _delete(self, kind: kinds.Kind, obj: Obj, propagation: str | None = None) -> None:
         meta = obj["metadata"]
         if self.store.find(kind, meta.get("namespace", ""), meta["name"]) is not None:
-            self.store.delete(kind, meta.get("namespace", ""), meta["name"],
-                              propagation=propagation)
+            self.store.delete(
+                kind, meta.get("namespace", ""), meta["name"], propagation=propagation
+            )
 
     def _find_uid(self, uid: str) -> tuple[kinds.Kind, Obj] | None:
         for kind in kinds.KINDS:
@@ -90,8 +96,12 @@ class GarbageCollector:
         return None
 
     def _dependents(self, uid: str) -> list[tuple[kinds.Kind, Obj]]:
-        return [(kind, obj) for kind in kinds.KINDS for obj in self.store.list(kind)[0]
-                if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])]
+        return [
+            (kind, obj)
+            for kind in kinds.KINDS
+            for obj in self.store.list(kind)[0]
+            if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+        ]
 
 
 def _drop_foreground(obj: Obj) -> None:

@@ -1,17 +1,21 @@
 """Runs the sandbox controllers: store events and timers -> reconcile calls, one thread.
 
 Each controller maps events to keys of the objects it owns and reconciles one key
-at a time; a reconcile may ask to be called again after a sandbox delay.
+at a time; a reconcile may ask to be called again after a sandbox delay. Work is
+first-in first-out, except that a controller may mark an event urgent: its keys jump
+the queue (the ReplicaSet controller does so for scale-downs, so old pods go before
+new ones come, as kube-controller-manager's parallel workers usually manage).
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import threading
 import traceback
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rollout.sandbox.clock import Clock
 from rollout.sandbox.store import errors
@@ -33,6 +37,14 @@ class Controller(Protocol):
         """Converge one object; return a sandbox delay to be called again, or None."""
 
 
+@runtime_checkable
+class Prioritizing(Protocol):
+    """A controller some of whose events must be handled before the rest of the queue."""
+
+    def urgent(self, event: Event) -> bool:
+        """Whether the keys for `event` go to the front of the queue (keep it cheap)."""
+
+
 class Manager:
     """A work queue with de-duplication and timers, drained by one thread."""
 
@@ -40,7 +52,7 @@ class Manager:
         self.store, self.clock, self.controllers = store, clock, controllers
         self.failures: list[str] = []  # tracebacks of reconciles that crashed
         self._cond = threading.Condition()
-        self._queue: list[tuple[Controller, Key]] = []
+        self._queue: collections.deque[tuple[Controller, Key]] = collections.deque()
         self._queued: set[tuple[str, Key]] = set()
         self._timers: list[tuple[float, int, Controller, Key]] = []
         self._seq = itertools.count()
@@ -58,13 +70,21 @@ class Manager:
             self._cond.notify_all()
         self._thread.join(timeout=5)
 
-    def enqueue(self, controller: Controller, key: Key) -> None:
-        """Reconcile `key` soon (once, however often it is asked before it runs)."""
+    def enqueue(self, controller: Controller, key: Key, *, first: bool = False) -> None:
+        """Reconcile `key` soon (once, however often it is asked before it runs); with
+        `first`, before everything else queued."""
         with self._cond:
-            if (controller.name, key) not in self._queued:
-                self._queued.add((controller.name, key))
-                self._queue.append((controller, key))
-                self._cond.notify()
+            item = (controller, key)
+            if (controller.name, key) in self._queued:
+                if not first:
+                    return
+                self._queue.remove(item)
+            self._queued.add((controller.name, key))
+            if first:
+                self._queue.appendleft(item)
+            else:
+                self._queue.append(item)
+            self._cond.notify()
 
     def after(self, controller: Controller, key: Key, sandbox_seconds: float) -> None:
         """Reconcile `key` after a sandbox delay."""
@@ -86,8 +106,9 @@ class Manager:
 
     def _on_event(self, event: Event) -> None:
         for controller in self.controllers:
+            first = isinstance(controller, Prioritizing) and controller.urgent(event)
             for key in controller.keys_for(event):
-                self.enqueue(controller, key)
+                self.enqueue(controller, key, first=first)
 
     def _next(self) -> tuple[Controller, Key] | None:
         with self._cond:
@@ -99,7 +120,7 @@ class Manager:
                         self._queued.add((controller.name, key))
                         self._queue.append((controller, key))
                 if self._queue:
-                    controller, key = self._queue.pop(0)
+                    controller, key = self._queue.popleft()
                     self._queued.discard((controller.name, key))
                     self._busy = True
                     return controller, key
@@ -116,7 +137,7 @@ class Manager:
                 delay = controller.reconcile(key)
             except errors.ApiError:  # lost a race with a client write: try again
                 delay = 0.0
-            except Exception:  # noqa: BLE001 - a crashed reconcile must not stop the others
+            except Exception:  # the one broad catch: a crashed reconcile must not stop the rest
                 self.failures.append(traceback.format_exc())
                 delay = None
             if delay is not None:

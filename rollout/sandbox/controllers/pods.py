@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
+
 Obj = dict[str, Any]
 
 
@@ -22,8 +24,28 @@ def owner_uid(obj: Obj) -> str | None:
 def owner_ref(owner: Obj) -> Obj:
     """A controlling ownerReference to `owner`."""
     meta = owner["metadata"]
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"],
-            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def add_owner(obj: Obj, owner: Obj) -> None:
+    """Adopt `obj`: append a controlling ownerReference to `owner`."""
+    obj["metadata"].setdefault("ownerReferences", []).append(owner_ref(owner))
+
+
+def selects(owner: Obj, labels: dict[str, str]) -> bool:
+    """Whether a workload's spec.selector matches `labels` (invalid or empty: none)."""
+    selector = (owner.get("spec") or {}).get("selector")
+    try:
+        return bool(selector) and label_selector_from_object(selector).matches(labels)
+    except SelectorError:
+        return False
 
 
 def is_terminating(obj: Obj) -> bool:

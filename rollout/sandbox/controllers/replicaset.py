@@ -6,6 +6,7 @@ useful pods first (not ready before ready, newest first), writes status.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from typing import Any
 from rollout.sandbox import kinds
 from rollout.sandbox.clock import Clock
 from rollout.sandbox.controllers import pods as podfacts
+from rollout.sandbox.controllers.events import NORMAL, EventRecorder
 from rollout.sandbox.controllers.manager import Key
 from rollout.sandbox.store.store import NAME_CHARS, Store
 from rollout.sandbox.store.watch import Event
@@ -31,24 +33,39 @@ class ReplicaSetController:
     def __init__(self, store: Store, clock: Clock, seed: int = 0) -> None:
         self.store, self.clock = store, clock
         self._random = random.Random(seed)
+        self.events = EventRecorder(store, "replicaset-controller")
 
     def keys_for(self, event: Event) -> Iterable[Key]:
         if event.key == RS.key:
             return [(event.namespace, event.obj["metadata"]["name"])]
-        if event.key == POD.key:
-            for ref in event.obj["metadata"].get("ownerReferences") or []:
-                if ref.get("kind") == "ReplicaSet" and ref.get("controller"):
-                    return [(event.namespace, ref["name"])]
-        return []
+        if event.key != POD.key:
+            return []
+        for ref in event.obj["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "ReplicaSet" and ref.get("controller"):
+                return [(event.namespace, ref["name"])]
+        if event.type == "DELETED" or podfacts.is_terminating(event.obj):
+            return []
+        labels = event.obj["metadata"].get("labels") or {}  # an orphan: who may adopt it?
+        return [
+            (event.namespace, rs["metadata"]["name"])
+            for rs in self.store.list(RS, event.namespace)[0]
+            if podfacts.selects(rs, labels)
+        ]
+
+    def urgent(self, event: Event) -> bool:
+        """A scale-down goes first: old pods leave before queued scale-ups add new ones,
+        so a rollout never runs more pods than the Deployment's maxSurge allows."""
+        if event.key != RS.key or event.old is None:
+            return False
+        before = event.old["spec"].get("replicas", 1)
+        return bool(event.obj["spec"].get("replicas", 1) < before)
 
     def reconcile(self, key: Key) -> float | None:
         namespace, name = key
         rs = self.store.find(RS, namespace, name)
         if rs is None or podfacts.is_terminating(rs):
             return None
-        uid = rs["metadata"]["uid"]
-        owned = [p for p in self.store.list(POD, namespace)[0]
-                 if podfacts.owner_uid(p) == uid and not podfacts.is_terminating(p)]
+        owned = self._claim(rs)
         want = rs["spec"].get("replicas", 1)
         if len(owned) < want:
             for _ in range(want - len(owned)):
@@ -57,17 +74,37 @@ class ReplicaSetController:
         if len(owned) > want:
             for pod in sorted(owned, key=_deletion_rank)[: len(owned) - want]:
                 self.store.delete(POD, namespace, pod["metadata"]["name"])
+                self.events.record(
+                    rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}"
+                )
             return None
         return self._write_status(rs, owned)
+
+    def _claim(self, rs: Obj) -> list[Obj]:
+        """Active pods `rs` controls, adopting orphans its selector matches (ClaimPods)."""
+        uid, namespace = rs["metadata"]["uid"], rs["metadata"]["namespace"]
+        owned = []
+        for pod in self.store.list(POD, namespace)[0]:
+            if podfacts.is_terminating(pod):
+                continue
+            owner = podfacts.owner_uid(pod)
+            if owner == uid:
+                owned.append(pod)
+            elif owner is None and podfacts.selects(rs, pod["metadata"].get("labels") or {}):
+                adopt = functools.partial(podfacts.add_owner, owner=rs)
+                owned.append(self.store.update(POD, namespace, pod["metadata"]["name"], adopt))
+        return owned
 
     def _create_pod(self, rs: Obj) -> None:
         template = rs["spec"]["template"]
         meta = rs["metadata"]
         suffix = "".join(self._random.choice(NAME_CHARS) for _ in range(5))
         pod = {
-            "apiVersion": "v1", "kind": "Pod",
+            "apiVersion": "v1",
+            "kind": "Pod",
             "metadata": {
-                "name": f"{meta['name']}-{suffix}", "namespace": meta["namespace"],
+                "name": f"{meta['name']}-{suffix}",
+                "namespace": meta["namespace"],
                 "labels": dict(template.get("metadata", {}).get("labels") or {}),
                 "annotations": dict(template.get("metadata", {}).get("annotations") or {}),
                 "ownerReferences": [podfacts.owner_ref(rs)],
@@ -76,31 +113,43 @@ class ReplicaSetController:
         }
         if not pod["metadata"]["annotations"]:
             del pod["metadata"]["annotations"]
-        self.store.create(POD, meta["namespace"], pod)
+        created = self.store.create(POD, meta["namespace"], pod)
+        self.events.record(
+            rs, NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}"
+        )
 
     def _write_status(self, rs: Obj, owned: list[Obj]) -> float | None:
         min_ready = rs["spec"].get("minReadySeconds", 0)
         now = time.time()
         ready = [p for p in owned if podfacts.is_ready(p)]
-        available = [p for p in ready
-                     if podfacts.is_available(p, min_ready, now, self.clock.speed)]
+        available = [p for p in ready if podfacts.is_available(p, min_ready, now, self.clock.speed)]
         labels = rs["spec"]["template"].get("metadata", {}).get("labels") or {}
         status = {
             "replicas": len(owned),
             "fullyLabeledReplicas": sum(
-                1 for p in owned
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())),
+                1
+                for p in owned
+                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
+            ),
             "readyReplicas": len(ready),
             "availableReplicas": len(available),
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
         if rs.get("status") != status:
-            self.store.update(RS, rs["metadata"]["namespace"], rs["metadata"]["name"],
-                              lambda o: o.__setitem__("status", status), subresource="status")
+            self.store.update(
+                RS,
+                rs["metadata"]["namespace"],
+                rs["metadata"]["name"],
+                lambda o: o.__setitem__("status", status),
+                subresource="status",
+            )
         if len(available) < len(ready):  # come back when the next pod has been ready long enough
-            waits = [min_ready - (now - (podfacts.ready_since(p) or now)) * self.clock.speed
-                     for p in ready if p not in available]
+            waits = [
+                min_ready - (now - (podfacts.ready_since(p) or now)) * self.clock.speed
+                for p in ready
+                if p not in available
+            ]
             return max(min(waits), 0.0) + 0.001
         return None
 
@@ -109,6 +158,7 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, float]:
     """Upstream's scale-down order: pending before running, unready before ready,
     ready for a shorter time before ready for longer."""
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(
-        (pod.get("status") or {}).get("phase", "Pending"), 1)
+        (pod.get("status") or {}).get("phase", "Pending"), 1
+    )
     ready = 1 if podfacts.is_ready(pod) else 0
     return (phase_rank, ready, -(podfacts.ready_since(pod) or 0.0))

@@ -24,34 +24,31 @@ LABEL_NAMED = {"namespaces", "services"}
 
 
 def apply_defaults(kind: Kind, obj: Obj) -> Obj:
-    """Return `obj` with the server-side defaults of its kind filled in."""
+    """Return `obj` with the server-side defaults of its kind filled in.
+
+    Defaulting plus what admission adds on create, for the fields `kubectl describe`
+    and `get -o yaml` show (probe timings, port protocols, service account,
+    tolerations). Idempotent: it runs on every write. Malformed parts are left for
+    `validate` to reject.
+    """
     obj = copy.deepcopy(obj)
     spec = obj.setdefault("spec", {}) if kind.key in _SPEC_KINDS else None
+    if not isinstance(spec, dict):
+        return obj
     if kind.key in ("deployments.apps", "replicasets.apps"):
-        assert spec is not None
         spec.setdefault("replicas", 1)
-        _default_pod_template(spec.setdefault("template", {}))
+        template = spec.setdefault("template", {})
+        if isinstance(template, dict):
+            template.setdefault("metadata", {})
+            _default_pod_spec(template.setdefault("spec", {}))
     if kind.key == "deployments.apps":
-        assert spec is not None
-        strategy = spec.setdefault("strategy", {})
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            ru = strategy.setdefault("rollingUpdate", {})
-            ru.setdefault("maxSurge", "25%")
-            ru.setdefault("maxUnavailable", "25%")
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("progressDeadlineSeconds", 600)
+        _default_deployment_spec(spec)
     elif kind.key == "pods":
-        assert spec is not None
         _default_pod_spec(spec)
+        _admit_pod(spec)
         obj.setdefault("status", {}).setdefault("phase", "Pending")
     elif kind.key == "services":
-        assert spec is not None
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or []:
-            port.setdefault("protocol", "TCP")
-            port.setdefault("targetPort", port.get("port"))
+        _default_service_spec(spec)
     elif kind.key == "namespaces":
         obj.setdefault("status", {}).setdefault("phase", "Active")
         name = obj.get("metadata", {}).get("name")
@@ -61,29 +58,104 @@ def apply_defaults(kind: Kind, obj: Obj) -> Obj:
 
 
 _SPEC_KINDS = {"deployments.apps", "replicasets.apps", "pods", "services"}
+# Pods get these from admission (DefaultTolerationSeconds) when they tolerate neither.
+_DEFAULT_TOLERATIONS = [
+    {
+        "key": f"node.kubernetes.io/{taint}",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    }
+    for taint in ("not-ready", "unreachable")
+]
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
-def _default_pod_template(template: Obj) -> None:
-    template.setdefault("metadata", {})
-    _default_pod_spec(template.setdefault("spec", {}))
+def _default_deployment_spec(spec: Obj) -> None:
+    strategy = spec.setdefault("strategy", {})
+    if not isinstance(strategy, dict):
+        return
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.setdefault("rollingUpdate", {})
+        if isinstance(ru, dict):
+            ru.setdefault("maxSurge", "25%")
+            ru.setdefault("maxUnavailable", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+
+
+def _default_service_spec(spec: Obj) -> None:
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    if spec["type"] != "ExternalName":
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    for port in _dicts(spec.get("ports")):
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
 
 
 def _default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec / _Container / _Probe / _ContainerPort (templates and pods)."""
+    if not isinstance(spec, dict):
+        return
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+    for container in _dicts(spec.get("containers")) + _dicts(spec.get("initContainers")):
         image = str(container.get("image", ""))
         tag = image.rsplit("/", 1)[-1]
-        latest = ":" not in tag or tag.endswith(":latest")
+        latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
         container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
         container.setdefault("resources", {})
-        for port in container.get("ports") or []:
+        for port in _dicts(container.get("ports")):
             port.setdefault("protocol", "TCP")
+        for probe in (container.get(name) for name in _PROBES):
+            if isinstance(probe, dict):
+                _default_probe(probe)
+
+
+def _default_probe(probe: Obj) -> None:
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+
+
+def _admit_pod(spec: Obj) -> None:
+    """What admission adds to a pod (not a template): SetDefaults_Pod, ServiceAccount,
+    Priority and DefaultTolerationSeconds."""
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.setdefault("tolerations", [])
+    if isinstance(tolerations, list):
+        keys = {t.get("key") for t in _dicts(tolerations)}
+        tolerations += [t for t in _DEFAULT_TOLERATIONS if t["key"] not in keys]
+    for container in _dicts(spec.get("containers")) + _dicts(spec.get("initContainers")):
+        resources = container.get("resources")
+        if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+            requests = resources.setdefault("requests", {})  # requests default to limits
+            if isinstance(requests, dict):
+                for name, value in resources["limits"].items():
+                    requests.setdefault(name, value)
+
+
+def _dicts(value: Any) -> list[Obj]:
+    """The dict items of a list (anything else: none), for defaulting unvalidated input."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:

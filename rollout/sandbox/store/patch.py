@@ -26,6 +26,8 @@ INVALID_MESSAGE = "the server rejected our request due to an error in our reques
 _REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid"}
 _GO_KINDS = {"list": "slice", "number": "float64", "null": "invalid"}
 _JSON_TYPES = {"map": "object", "list": "array"}
+_KINDS = (("bool", bool), ("map", dict), ("list", list), ("number", int | float), ("string", str))
+_ABSENT = object()
 
 
 class PatchError(Exception):
@@ -148,13 +150,14 @@ def _prune_nulls(value: Any) -> Any:
     return [_prune_nulls(v) for v in value] if isinstance(value, list) else value
 
 
-# --- strategic merge: maps ------------------------------------------------------------
-
-
 def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
     """mergeMap: `original` and `patch` are private copies and are changed in place."""
-    if DIRECTIVE in patch:
-        return _map_directive(patch)
+    directive = patch.pop(DIRECTIVE, _ABSENT)
+    if directive in ("replace", "delete"):
+        return _clean(patch)[0] if directive == "replace" else {}
+    if directive is not _ABSENT:
+        shown = _go({DIRECTIVE: directive, **patch})
+        raise PatchError(f"unknown patch type: {_go(directive)} in map: {shown}", 500)
     _apply_retain_keys(original, patch)
     _merge_ordered_lists(original, patch, schema)
     for key, value in patch.items():
@@ -175,20 +178,10 @@ def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
             original[key] = _merge_map(original[key], value, schema.fields.get(key, _UNKNOWN))
         elif isinstance(value, list):
             meta = schema.fields.get(key, _UNKNOWN)
-            original[key] = _merge_list_field(original[key], value, meta, is_delete_list)
+            original[key] = _merge_list(original[key], value, meta, is_delete_list)
         else:
             original[key] = value
     return original
-
-
-def _map_directive(patch: dict) -> dict:
-    directive = patch.pop(DIRECTIVE)
-    if directive == "replace":
-        return _clean(patch)[0]
-    if directive == "delete":
-        return {}
-    shown = _go({DIRECTIVE: directive, **patch})
-    raise PatchError(f"unknown patch type: {_go(directive)} in map: {shown}", 500)
 
 
 def _apply_retain_keys(original: dict, patch: dict) -> None:
@@ -219,7 +212,7 @@ def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None
         meta = schema.fields.get(name, _UNKNOWN)
         _validate_order(patch_list or [], order, meta.key)
         if orig_list is not None and patch_list is not None:
-            merged = _merge_list_field(orig_list, patch_list, meta, False)
+            merged = _merge_list(orig_list, patch_list, meta, False)
         elif orig_list is not None or patch_list is not None:
             merged = orig_list if patch_list is None else _clean(patch_list)[0]
         else:
@@ -231,23 +224,12 @@ def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None
 
 def _validate_order(patch_list: list, order: list, key: str) -> None:
     """validatePatchWithSetOrderList: patch items must appear in the order list, in order."""
-    if not order or not patch_list:
-        return
-    bad = [i for i in patch_list if not isinstance(i, dict)] if key else []
-    if bad:
+    if key and (bad := [i for i in patch_list if not isinstance(i, dict)]):
         raise _bad_type("map", bad[0])
-    items = [i for i in patch_list if not key or i.get(DIRECTIVE) != "delete"]
-    p = s = 0
-    while p < len(items) and s < len(order):
-        if isinstance(items[p], dict) and DIRECTIVE in items[p]:
-            p += 1
-            continue
-        if key:
-            p += _same(_key_of(items[p], key), _key_of(order[s], key))
-        else:
-            p += _same(items[p], order[s])
-        s += 1
-    if p < len(items):
+    wanted = [i for i in patch_list if not (isinstance(i, dict) and DIRECTIVE in i)]
+    same = (lambda a, b: _same(_key_of(a, key), _key_of(b, key))) if key else _same
+    remaining = iter(order)
+    if order and not all(any(same(w, o) for o in remaining) for w in wanted):
         raise PatchError(
             f"the order in patch list:\n{_go(patch_list)}\n doesn't match "
             f"{SET_ELEMENT_ORDER} list:\n{_go(order)}",
@@ -255,18 +237,13 @@ def _validate_order(patch_list: list, order: list, key: str) -> None:
         )
 
 
-# --- strategic merge: lists -----------------------------------------------------------
-
-
-def _merge_list_field(original: list, patch: list, meta: FieldMeta, is_delete: bool) -> list:
-    """mergeSliceHandler; a `$deleteFromPrimitiveList` also applies to non-merge lists."""
-    if meta.merge or is_delete:
-        return _merge_list(original, patch, meta, is_delete)
-    return _clean(patch)[0]
-
-
 def _merge_list(original: list, patch: list, meta: FieldMeta, is_delete: bool) -> list:
-    """mergeSlice: merge by key (maps) or set-union (scalars), then restore the order."""
+    """mergeSliceHandler + mergeSlice: merge by key (maps) or set-union (scalars), then order.
+
+    A `$deleteFromPrimitiveList` also applies to lists without the merge strategy.
+    """
+    if not meta.merge and not is_delete:
+        return _clean(patch)[0]
     if not original and not patch:
         return original
     elem = _element_type(original, patch)
@@ -281,8 +258,8 @@ def _merge_list(original: list, patch: list, meta: FieldMeta, is_delete: bool) -
         original, patch = _apply_list_directives(original, patch, meta.key)
         merged = list(original)  # `original` keeps the live order
         for item in patch:
-            index = _find(merged, meta.key, _key_of(item, meta.key))
-            if index is None:
+            index = _index(merged, _key_of(item, meta.key), meta.key)
+            if index < 0:
                 merged.append(_clean(item)[0])
             else:
                 merged[index] = _merge_map(merged[index], item, meta)
@@ -312,15 +289,9 @@ def _apply_list_directives(original: list, patch: list, key: str) -> tuple[list,
 
 def _partition(merged: list, by: list, key: str) -> tuple[list, list]:
     """Split `merged` into items present in `by` and server-only items."""
-    bad = [i for i, b in enumerate(by) if not isinstance(b, dict)] if key else []
-    if bad:
-        raise PatchError(f"value for key {bad[0]} is not a map.", 500)
     inside, server_only = [], []
     for item in merged:
-        if key:
-            found = _find(by, key, _key_of(item, key)) is not None
-        else:
-            found = any(_same(item, b) for b in by)
+        found = _index(by, _key_of(item, key) if key else item, key) >= 0
         (inside if found else server_only).append(item)
     return inside, server_only
 
@@ -334,17 +305,16 @@ def _normalize_order(
         _key_of(item, key)
 
     def rank(within: list) -> Any:  # position in `within`; items not in it sort last
-        return lambda item: _index(within, item, key) % (len(within) + 1)
+        return lambda item: _index(within, item[key] if key else item, key) % (len(within) + 1)
 
     items, server_only = sorted(items, key=rank(order)), sorted(server_only, key=rank(server_order))
     out: list = []
     while server_only and items:
-        left, right = (_index(server_order, part[0], key) for part in (server_only, items))
+        left, right = (
+            _index(server_order, p[0][key] if key else p[0], key) for p in (server_only, items)
+        )
         out.append((server_only if 0 <= left < right else items).pop(0))
     return out + server_only + items
-
-
-# --- helpers --------------------------------------------------------------------------
 
 
 def _clean(value: Any) -> tuple[Any, bool]:
@@ -360,14 +330,7 @@ def _clean(value: Any) -> tuple[Any, bool]:
 
 
 def _type(value: Any) -> str:
-    kinds = (
-        ("bool", bool),
-        ("map", dict),
-        ("list", list),
-        ("number", int | float),
-        ("string", str),
-    )
-    return next((name for name, types in kinds if isinstance(value, types)), "null")
+    return next((name for name, types in _KINDS if isinstance(value, types)), "null")
 
 
 def _element_type(*lists: list) -> str:
@@ -398,16 +361,13 @@ def _key_of(item: Any, key: str) -> Any:
     return item[key]
 
 
-def _find(items: list, key: str, value: Any) -> int | None:
-    matches = (i for i, o in enumerate(items) if isinstance(o, dict) and key in o)
-    return next((i for i in matches if _same(items[i][key], value)), None)
-
-
-def _index(items: list, item: Any, key: str) -> int:
-    if key:
-        found = _find(items, key, item[key])
-        return -1 if found is None else found
-    return next((i for i, v in enumerate(items) if _same(v, item)), -1)
+def _index(items: list, value: Any, key: str) -> int:
+    """Position of the item whose merge key (or, without a key, itself) equals `value`."""
+    for i, item in enumerate(items):
+        have = item.get(key, _ABSENT) if isinstance(item, dict) else _ABSENT
+        if _same(have if key else item, value):
+            return i
+    return -1
 
 
 def _strip_prefix(key: str, prefix: str) -> str:

@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from rollout.sandbox.kinds import BY_KEY, GENERATION_KINDS, STATUS_KINDS, Kind
-from rollout.sandbox.store import defaults, errors, patch
+from rollout.sandbox.kinds import BY_KEY, GENERATION_KINDS, Kind
+from rollout.sandbox.store import defaults, errors, patch, strategy
 from rollout.sandbox.store.selectors import FieldSelector, LabelSelector
 from rollout.sandbox.store.watch import Event, History, Watcher
 
@@ -127,12 +127,25 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
     ) -> Obj:
-        """PUT: full replacement, 409 when metadata.resourceVersion is stale."""
+        """PUT: full replacement, 409 when metadata.resourceVersion is stale (custom
+        resources, like upstream's, refuse an update without one: 422)."""
         with self.lock:
             old = self.get(kind, namespace, name)
             if subresource == "scale":
                 return self._write_scale(kind, old, obj, dry_run)
             rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if not rv and not kind.builtin:
+                raise errors.invalid(
+                    kind.kind,
+                    kind.group,
+                    name,
+                    [
+                        (
+                            "metadata.resourceVersion",
+                            "Invalid value: 0x0: must be specified for an update",
+                        )
+                    ],
+                )
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind.plural, kind.group, name)
             return self._write(kind, old, copy.deepcopy(obj), subresource, dry_run)
@@ -198,12 +211,8 @@ class Store:
             old = self.get(kind, namespace, name)
             pre = preconditions or {}
             meta = old["metadata"]
-            if (
-                pre.get("uid")
-                and pre["uid"] != meta["uid"]
-                or (
-                    pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]
-                )
+            if (pre.get("uid") and pre["uid"] != meta["uid"]) or (
+                pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]
             ):
                 raise errors.conflict(kind.plural, kind.group, name)
             if dry_run:
@@ -221,7 +230,7 @@ class Store:
                 marked["metadata"]["finalizers"] = finalizers or None
                 if kind.key == "namespaces":
                     marked.setdefault("status", {})["phase"] = "Terminating"
-                _drop_none(marked["metadata"])
+                strategy.drop_none(marked["metadata"])
                 return self._commit(kind, "MODIFIED", marked, old)
             return self._remove(kind, old)
 
@@ -310,72 +319,26 @@ class Store:
             obj["spec"]["clusterIPs"] = [obj["spec"]["clusterIP"]]
 
     def _write(self, kind: Kind, old: Obj, new: Obj, subresource: str | None, dry_run: bool) -> Obj:
-        if subresource == "status":
-            merged = copy.deepcopy(old)
-            merged["status"] = new.get("status", {})
-            new = merged
-        else:
+        if subresource != "status":
             new = defaults.apply_defaults(kind, new)
-            if kind.key in STATUS_KINDS:
-                if "status" in old:
-                    new["status"] = old["status"]
-                else:
-                    new.pop("status", None)
-        meta, old_meta = new.setdefault("metadata", {}), old["metadata"]
-        for fixed in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"):
-            if fixed in old_meta:
-                meta[fixed] = old_meta[fixed]
-            else:
-                meta.pop(fixed, None)
-        meta["resourceVersion"] = old_meta["resourceVersion"]
-        if "generation" in old_meta:
-            meta["generation"] = old_meta["generation"] + (
-                1 if _spec_changed(kind, old, new) else 0
-            )
-        _drop_none(meta)
+        new = strategy.prepare_update(kind, old, new, subresource)
         if new == old:
             return old
         defaults.validate(kind, new, old)
         if dry_run:
             return new
+        meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._remove(kind, new)
         return self._commit(kind, "MODIFIED", new, old)
 
     def scale_of(self, kind: Kind, obj: Obj) -> Obj:
         """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
-        meta = obj["metadata"]
-        selector = obj["spec"].get("selector", {}).get("matchLabels", {})
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                k: meta[k]
-                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                if k in meta
-            },
-            "spec": {"replicas": obj["spec"].get("replicas", 1)},
-            "status": {
-                "replicas": obj.get("status", {}).get("replicas", 0),
-                "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
-            },
-        }
+        return strategy.scale_of(obj)
 
     def _write_scale(self, kind: Kind, old: Obj, scale: Obj, dry_run: bool) -> Obj:
-        rv = (scale.get("metadata") or {}).get("resourceVersion")
-        if rv and rv != old["metadata"]["resourceVersion"]:
-            raise errors.conflict(kind.plural, kind.group, old["metadata"]["name"])
-        replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise errors.invalid(
-                "Scale",
-                "autoscaling",
-                old["metadata"]["name"],
-                [("spec.replicas", "Invalid value: must be >= 0")],
-            )
-        new = copy.deepcopy(old)
-        new["spec"]["replicas"] = replicas
-        return self.scale_of(kind, self._write(kind, old, new, None, dry_run))
+        new = strategy.scaled(kind, old, scale)
+        return strategy.scale_of(self._write(kind, old, new, None, dry_run))
 
     def _commit(self, kind: Kind, type_: str, obj: Obj, old: Obj | None) -> Obj:
         self._rv += 1
@@ -412,7 +375,7 @@ class Store:
                     new = copy.deepcopy(obj)
                     kept = [r for r in refs if r.get("uid") != uid]
                     new["metadata"]["ownerReferences"] = kept or None
-                    _drop_none(new["metadata"])
+                    strategy.drop_none(new["metadata"])
                     self._commit(BY_KEY[key], "MODIFIED", new, obj)
 
 
@@ -427,22 +390,8 @@ def _apply_patch(style: str, base: Obj, body: Any) -> Obj:
         raise errors.ApiError(e.code, "BadRequest" if e.code == 400 else "Invalid", str(e)) from e
 
 
-def _spec_changed(kind: Kind, old: Obj, new: Obj) -> bool:
-    if kind.builtin:
-        return old.get("spec") != new.get("spec")
-    strip = ("metadata", "status")
-    return {k: v for k, v in old.items() if k not in strip} != {
-        k: v for k, v in new.items() if k not in strip
-    }
-
-
-def _drop_none(meta: Obj) -> None:
-    for key in [k for k, v in meta.items() if v is None]:
-        del meta[key]
-
-
 def _accepted(kind: Kind) -> str:
     types = ["application/json-patch+json", "application/merge-patch+json"]
     if kind.builtin:
         types.append("application/strategic-merge-patch+json")
-    return ", ".join(types + ["application/apply-patch+yaml"])
+    return ", ".join([*types, "application/apply-patch+yaml"])

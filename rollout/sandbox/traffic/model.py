@@ -86,11 +86,34 @@ class TrafficModel:
             due = self._due((service.namespace, service.name), traffic.rate * dt_seconds)
             if due == 0:
                 continue
-            spec = router.virtual_service_for(service)
-            for _ in range(due):
-                headers = traffic.pick_headers(self._rng)
-                for target, pod in router.route(service, spec, headers, self._rng):
-                    self._serve(target, pod)
+            self._send(router, service, traffic, due)
+
+    def send(
+        self, snapshot: snap.ClusterSnapshot, namespace: str, service: str, count: int
+    ) -> None:
+        """Send exactly `count` requests to one Service now (its header mix applies)."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        self._live = {(pod.namespace, pod.name): pod for pod in snapshot.pods}
+        self._forget_gone(snapshot)
+        router = _Router(snapshot)
+        target = router.resolve(service, namespace)
+        if target is None:
+            raise LookupError(f"Service {namespace}/{service} is not in the snapshot")
+        self._send(router, target, self._config.traffic_for(namespace, service), count)
+
+    def _send(
+        self,
+        router: _Router,
+        service: snap.ServiceSnapshot,
+        traffic: sandbox_config.ServiceTraffic,
+        count: int,
+    ) -> None:
+        spec = router.virtual_service_for(service)
+        for _ in range(count):
+            headers = traffic.pick_headers(self._rng)
+            for target, pod in router.route(service, spec, headers, self._rng):
+                self._serve(target, pod)
 
     def requests_by_pod(self) -> dict[str, int]:
         """Requests each pod received since start (mirrors included), keyed `ns/name`."""
@@ -128,7 +151,7 @@ class TrafficModel:
         key = (pod.namespace, service.name, pod.name)
         counters = self._counters.get(key)
         if counters is None:
-            counters = self._counters[key] = _Counters()
+            counters = self._counters[key] = _Counters(codes=_initial_codes(behaviour))
         counters.observe(behaviour.sample_code(self._rng), behaviour.sample_latency(self._rng))
         ref = f"{pod.namespace}/{pod.name}"
         self._totals[ref] = self._totals.get(ref, 0) + 1
@@ -139,6 +162,18 @@ class TrafficModel:
         services = {(s.namespace, s.name) for s in snapshot.services}
         for key in [k for k in self._carry if k not in services]:
             del self._carry[key]
+
+
+def _initial_codes(behaviour: sandbox_config.ImageBehaviour) -> dict[int, int]:
+    """Every code the image can answer, at 0, so each series exists from its first scrape.
+
+    Like an app that pre-initialises its counters: a 5xx series born at 1 would have
+    its first failure missed by PromQL's rate().
+    """
+    codes = {200: 0}
+    if behaviour.error_rate > 0:
+        codes.update((code, 0) for code, _ in behaviour.error_codes)
+    return codes
 
 
 class _Router:

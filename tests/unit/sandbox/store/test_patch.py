@@ -681,3 +681,33 @@ def test_json_patch_rejects_too_many_operations_with_413() -> None:
 def test_patch_error_str_is_the_message_and_500_has_no_reason() -> None:
     err = PatchError("boom", 500)
     assert (str(err), err.code, err.reason, err.detail) == ("boom", 500, "", "boom")
+
+
+def test_strategic_merge_rejects_a_null_patch_directive() -> None:
+    with pytest.raises(PatchError) as err:
+        strategic_merge(make_deployment(), {"spec": {"strategy": {"$patch": None}}})
+    assert (err.value.code, err.value.message) == (
+        500,
+        "unknown patch type: <nil> in map: map[$patch:<nil>]",
+    )
+
+
+def test_strategic_merge_drops_unknown_dollar_keys() -> None:
+    patched = strategic_merge(make_deployment(), {"spec": {"$unknown": 1, "replicas": 2}})
+    assert "$unknown" not in patched["spec"]
+    assert patched["spec"]["replicas"] == 2
+
+
+def test_strategic_merge_delete_from_primitive_list_also_prunes_non_merge_lists() -> None:
+    body = {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "$deleteFromPrimitiveList/args": ["--a"]},
+    ]}}}}  # fmt: skip
+    assert pod_spec(strategic_merge(make_deployment(), body))["containers"][0]["args"] == ["--b"]
+
+
+def test_strategic_merge_rejects_element_order_items_without_the_merge_key() -> None:
+    body = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"image": "x"}]}}}}
+    with pytest.raises(PatchError) as err:
+        strategic_merge(make_deployment(), body)
+    assert err.value.code == 500
+    assert "does not contain declared merge key: name" in err.value.message

@@ -354,12 +354,19 @@ def test_field_selector_rejects_unsupported_syntax(text: str, message: str) -> N
     assert str(err.value) == message
 
 
-def test_field_selector_require_supported_accepts_the_kinds_field_labels() -> None:
-    parse_field_selector("metadata.name=a,spec.nodeName=n,status.phase=Running").require_supported(
-        "Pod"
-    )
-    parse_field_selector("involvedObject.uid=u,reason=r,type=Normal").require_supported("Event")
-    parse_field_selector("metadata.namespace=shop").require_supported("Deployment")
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("Pod", "metadata.name=a,spec.nodeName=n,status.phase=Running,spec.hostNetwork=true"),
+        ("Event", "involvedObject.uid=u,reason=r,type=Normal,source=kubelet"),
+        ("ReplicaSet", "status.replicas=0"),
+        ("Deployment", "metadata.namespace=shop,metadata.name=web"),
+    ],
+)
+def test_field_selector_require_supported_accepts_the_kinds_field_labels(
+    kind: str, text: str
+) -> None:
+    assert parse_field_selector(text).require_supported(kind) is None
 
 
 def test_field_selector_require_supported_rejects_unknown_field_labels() -> None:

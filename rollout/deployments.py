@@ -1,0 +1,117 @@
+"""Facts about a Deployment read from its API JSON: containers, images, revisions,
+and whether its rollout is complete, stuck or paused.
+
+Pure functions (no I/O), unit-tested without a cluster; predicates for `Cluster.wait_for`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rollout import errors
+from rollout.spec import ImageChange, resolve_image
+
+Object = dict[str, Any]
+REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
+
+
+def containers(d: Object) -> list[Object]:
+    """The pod template's containers."""
+    return list(d["spec"]["template"]["spec"].get("containers") or [])
+
+
+def images(d: Object) -> dict[str, str]:
+    """Container name -> image of the pod template."""
+    return {c["name"]: c.get("image", "") for c in containers(d)}
+
+
+def target_images(d: Object, changes: tuple[ImageChange, ...]) -> dict[str, str]:
+    """Container name -> new image after applying `changes` (tag-only keeps the repository).
+
+    Raises SpecError for an unknown container, or an unnamed change with several containers.
+    """
+    current = images(d)
+    ref = f"Deployment {d['metadata'].get('namespace')}/{d['metadata']['name']}"
+    result = dict(current)
+    for change in changes:
+        name = change.container
+        if name is None:
+            if len(current) != 1:
+                raise errors.SpecError(
+                    f"{ref} has {len(current)} containers ({', '.join(current)}); "
+                    f"say which with --image NAME={change.image}"
+                )
+            name = next(iter(current))
+        if name not in current:
+            raise errors.SpecError(
+                f"{ref} has no container {name!r} (containers: {', '.join(current)})"
+            )
+        result[name] = resolve_image(change, current[name]) if change.tag_only else change.image
+    return result
+
+
+def with_images(template: Object, new_images: dict[str, str]) -> Object:
+    """A copy of a pod template with container images replaced."""
+    out = copy.deepcopy(template)
+    for c in out["spec"].get("containers") or []:
+        if c["name"] in new_images:
+            c["image"] = new_images[c["name"]]
+    return out
+
+
+def revision(d: Object) -> str:
+    return str((d["metadata"].get("annotations") or {}).get(REVISION, ""))
+
+
+def desired_replicas(d: Object) -> int:
+    return int(d["spec"].get("replicas", 1))
+
+
+def is_observed(d: Object) -> bool:
+    """The controller has seen the latest spec."""
+    status = d.get("status") or {}
+    return int(status.get("observedGeneration", 0)) >= int(d["metadata"].get("generation", 0))
+
+
+def is_complete(d: Object | None) -> bool:
+    """Rollout finished: every desired replica updated and available, no old pods left."""
+    if d is None or not is_observed(d):
+        return False
+    status = d.get("status") or {}
+    want = desired_replicas(d)
+    return (
+        status.get("updatedReplicas", 0) == want
+        and status.get("replicas", 0) == want
+        and status.get("availableReplicas", 0) == want
+    )
+
+
+def condition(d: Object, type_: str) -> Object | None:
+    for c in (d.get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return dict(c)
+    return None
+
+
+def is_deadline_exceeded(d: Object | None) -> bool:
+    """Progressing=False with reason ProgressDeadlineExceeded."""
+    if d is None:
+        return False
+    c = condition(d, "Progressing")
+    return c is not None and c.get("reason") == "ProgressDeadlineExceeded"
+
+
+def is_done_or_stuck(d: Object | None) -> bool:
+    """Predicate for waits: complete, or the progress deadline says it never will be."""
+    return is_complete(d) or is_deadline_exceeded(d)
+
+
+def progress(d: Object) -> str:
+    """`updated/available/desired` evidence for messages."""
+    s = d.get("status") or {}
+    return (
+        f"{s.get('updatedReplicas', 0)} updated, {s.get('availableReplicas', 0)} available "
+        f"of {desired_replicas(d)}"
+    )

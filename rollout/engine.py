@@ -1,0 +1,397 @@
+"""Drives a strategy: preflight, lock, steps with their gates and pauses, promote/abort
+requests from other processes, signals, and rollback — recording every transition.
+
+Knows no strategy by name: the CLI passes the Strategy class in.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from rollout import analysis, deployments, errors, kube, lease, metrics, state
+from rollout.report import Outcome, Reporter, Result
+from rollout.settings import Settings
+from rollout.spec import PAUSE_MANUAL, ObjectRef, OnInterrupt, PrometheusSpec, RolloutSpec
+from rollout.state import Phase, Request, RolloutRecord, StepRecord
+from strategies.base import Context, Step, Strategy
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Engine:
+    """Runs rollouts of one cluster with one set of collaborators."""
+
+    cluster: kube.Cluster
+    settings: Settings
+    strategies: dict[object, type[Strategy]]
+    metrics_for: Callable[[PrometheusSpec], metrics.MetricProvider] | None = None
+    clock: analysis.Clock = field(default_factory=analysis.SystemClock)
+    reporter: Reporter = field(default_factory=Reporter)
+    interactive: bool = False  # wait at manual pauses instead of exiting 4
+
+    # -- commands -----------------------------------------------------------
+
+    def start(self, spec: RolloutSpec) -> Result:
+        """Begin a rollout of spec.target (exit 2 on bad input before any write)."""
+        d = self._deployment(spec.target)
+        lock = lease.Lock(self.cluster, spec.target, settings=self.settings)
+        self._refuse_if_active(d, lock, spec.wait_for_lock)
+        images = deployments.target_images(d, spec.images)
+        if images == deployments.images(d) and not spec.force:
+            return Result(
+                Outcome.UNCHANGED,
+                spec.target,
+                f"Deployment {spec.target} already "
+                f"runs {_fmt(images)}; nothing to do (--force to roll anyway)",
+            )
+        record = RolloutRecord(
+            strategy=spec.strategy,
+            spec=spec,
+            target_images=images,
+            previous_images=deployments.images(d),
+            previous_template=d["spec"]["template"],
+            previous_revision=deployments.revision(d),
+        )
+        strategy = self._strategy(spec, record)
+        strategy.preflight(d)
+        plan = strategy.steps()
+        if spec.dry_run:
+            strategy.validate_writes(d)
+            return Result(
+                Outcome.DRY_RUN,
+                spec.target,
+                "dry run: the server accepted the first writes; nothing was changed",
+                plan=tuple(s.name for s in plan),
+            )
+        lock.acquire(wait=spec.wait_for_lock)
+        try:
+            strategy.begin(d)
+            record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
+            self._save(record, "RolloutStarted", f"{spec.strategy.value} to {_fmt(images)}")
+            return self._drive(strategy, record, lock)
+        finally:
+            lock.release()
+
+    def resume(self, target: ObjectRef, *, wait_for_lock: bool = False) -> Result:
+        """Continue a rollout from its record (after exit 4, a crash, or kill -9)."""
+        d = self._deployment(target)
+        record = self._active_record(d, target)
+        lock = lease.Lock(self.cluster, target, settings=self.settings)
+        lock.acquire(wait=wait_for_lock)
+        try:
+            strategy = self._strategy(record.spec, record)
+            if record.phase is Phase.ABORTING:
+                return self._roll_back(strategy, record, Phase.ABORTED, record.message)
+            return self._drive(strategy, record, lock)
+        finally:
+            lock.release()
+
+    def request(self, target: ObjectRef, request: Request) -> Result:
+        """`promote`/`abort` from any process: leave the request for the driver; if no
+        process drives the rollout, abort runs the rollback here."""
+        d = self._deployment(target)
+        record = self._active_record(d, target)
+        lock = lease.Lock(self.cluster, target, settings=self.settings)
+        if request is Request.ABORT and not lock.is_held():
+            lock.acquire(wait=False)
+            try:
+                done = self._roll_back(
+                    self._strategy(record.spec, record),
+                    record,
+                    Phase.ABORTED,
+                    "aborted by `rollout abort`",
+                )
+                return Result(Outcome.ABORTED, target, done.message, done.record)
+            finally:
+                lock.release()
+        self.cluster.patch(
+            kube.Resource.DEPLOYMENT,
+            target,
+            {"metadata": {"annotations": {state.REQUEST_ANNOTATION: request.value}}},
+        )
+        self.cluster.record_event(
+            d, reason="RolloutRequested", message=f"{request.value} requested"
+        )
+        if request is not Request.ABORT:
+            return Result(
+                Outcome.UNCHANGED,
+                target,
+                f"{request.value} requested for Deployment {target}",
+                record,
+            )
+        d = self.cluster.wait_for(  # the driving process rolls back; wait until it has
+            kube.Resource.DEPLOYMENT,
+            target,
+            lambda o: o is None or _is_finished(o),
+            timeout=record.spec.timeout + 60,
+            describe="rollback by the driving process",
+        )
+        final = state.read_record(d) if d is not None else None
+        return Result(Outcome.ABORTED, target, final.message if final else "aborted", final)
+
+    def status(self, target: ObjectRef) -> RolloutRecord | None:
+        """The current record, or None if the Deployment never had a rollout."""
+        return state.read_record(self._deployment(target))
+
+    # -- the loop -----------------------------------------------------------
+
+    def _drive(self, strategy: Strategy, record: RolloutRecord, lock: lease.Lock) -> Result:
+        steps = strategy.steps()
+        with self._interrupts(record.spec.target) as aborted:
+            try:
+                while record.step < len(steps):
+                    result = self._run_step(strategy, record, steps[record.step])
+                    if result is not None:
+                        return result
+                record.move_to(Phase.PROMOTING)
+                self._save(record, "RolloutPromoting", "all steps passed")
+                strategy.complete()
+                record.move_to(Phase.SUCCEEDED, f"now on {_fmt(record.target_images)}")
+                self._save(record, "RolloutSucceeded", record.message)
+                return Result(Outcome.PROMOTED, record.spec.target, record.message, record)
+            except KeyboardInterrupt:
+                by = "aborted by `rollout abort`" if aborted.is_set() else "interrupted by signal"
+                if aborted.is_set() or record.spec.on_interrupt is OnInterrupt.ABORT:
+                    return self._roll_back(strategy, record, Phase.ABORTED, by)
+                record.message = f"{by}; left as is: `rollout resume` or `rollout abort`"
+                self._save(record, "RolloutInterrupted", record.message, warning=True)
+                return Result(Outcome.LEFT, record.spec.target, record.message, record)
+
+    def _run_step(self, strategy: Strategy, record: RolloutRecord, step: Step) -> Result | None:
+        rec = record.steps[record.step]
+        if rec.outcome != "passed":
+            if record.phase is Phase.PAUSED:
+                record.move_to(Phase.PROGRESSING)
+            rec.started, rec.outcome = state.now_iso(), "running"
+            self._save(
+                record, "RolloutStep", f"step {record.step + 1}/{len(record.steps)}: {step.name}"
+            )
+            log.info("step.started", step=step.name, index=record.step)
+            step.action()
+            for gate in step.gates:
+                verdict = gate()
+                rec.measurements += [analysis.measurement_json(m) for m in verdict.measurements]
+                if not verdict.passed:
+                    rec.outcome, rec.message, rec.finished = (
+                        "failed",
+                        verdict.message,
+                        state.now_iso(),
+                    )
+                    log.warning("gate.failed", step=step.name, reason=verdict.message)
+                    return self._roll_back(strategy, record, Phase.FAILED, verdict.message)
+                log.info("gate.passed", step=step.name, message=verdict.message)
+            rec.outcome, rec.finished = "passed", state.now_iso()
+        if step.pause and record.step < len(record.steps) - 1:
+            paused = self._pause(record, step)
+            if paused is not None:
+                return paused
+        record.step += 1
+        self._save(record)
+        return None
+
+    def _pause(self, record: RolloutRecord, step: Step) -> Result | None:
+        d = self.cluster.get(kube.Resource.DEPLOYMENT, record.spec.target)
+        request = state.read_request(d)
+        if request is Request.NONE:
+            if record.phase is not Phase.PAUSED:
+                record.move_to(Phase.PAUSED, f"paused after {step.name}")
+                self._save(record, "RolloutPaused", record.message)
+            manual = step.pause == PAUSE_MANUAL
+            if manual and not self.interactive:
+                return Result(
+                    Outcome.PAUSED,
+                    record.spec.target,
+                    f"paused after {step.name}: `rollout promote "
+                    f"{record.spec.target.name}` then `rollout resume`",
+                    record,
+                )
+            with contextlib.suppress(errors.WaitTimeout):  # a timed pause may just end
+                d = (
+                    self.cluster.wait_for(
+                        kube.Resource.DEPLOYMENT,
+                        record.spec.target,
+                        lambda o: o is not None and state.read_request(o) is not Request.NONE,
+                        timeout=1e9 if manual else step.pause,
+                        describe="promotion",
+                    )
+                    or d
+                )
+            request = state.read_request(d)
+        if request is not Request.NONE:
+            self._clear_request(record.spec.target)
+        if request is Request.PROMOTE_FULL:
+            record.step = len(record.steps) - 2  # the loop's += 1 lands on the last step
+        if record.phase is Phase.PAUSED:
+            record.move_to(Phase.PROGRESSING, f"promoted ({request.value})")
+        return None
+
+    def _roll_back(
+        self, strategy: Strategy, record: RolloutRecord, end: Phase, reason: str
+    ) -> Result:
+        if record.phase is not Phase.ABORTING:
+            record.move_to(Phase.ABORTING, reason)
+        self._save(record, "RolloutRollingBack", reason, warning=True)
+        log.warning("rollback.started", reason=reason)
+        with _no_interrupts():
+            strategy.rollback()
+        record.move_to(end, f"{reason}; rolled back to {_fmt(record.previous_images)}")
+        self._save(record, "RolloutRolledBack", record.message, warning=True)
+        return Result(Outcome.ROLLED_BACK, record.spec.target, record.message, record)
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _deployment(self, target: ObjectRef) -> kube.Object:
+        try:
+            return self.cluster.get(kube.Resource.DEPLOYMENT, target)
+        except errors.NotFound as e:
+            raise errors.PreconditionError(
+                f"Deployment {target} not found; check the name and -n/--namespace"
+            ) from e
+
+    def _refuse_if_active(self, d: kube.Object, lock: lease.Lock, wait: bool) -> None:
+        holder, expires_in = lock.holder()
+        if holder and expires_in > 0 and not wait:
+            raise errors.LockHeldError(
+                f"Deployment {lock.target}: another rollout holds lease {lock.ref.name} "
+                f"(holder {holder}, expires in {expires_in:.0f}s unless renewed); retry later, "
+                "pass --wait, or `rollout abort` it",
+                holder=holder,
+                expires_in=expires_in,
+            )
+        record = state.read_record(d)
+        if record is not None and not record.phase.is_terminal and not (holder and wait):
+            raise errors.PreconditionError(
+                f"Deployment {lock.target}: a {record.strategy.value} rollout is "
+                f"{record.phase.value} at step {record.step + 1}; `rollout resume` or "
+                "`rollout abort` it first"
+            )
+
+    def _active_record(self, d: kube.Object, target: ObjectRef) -> RolloutRecord:
+        record = state.read_record(d)
+        if record is None or record.phase.is_terminal:
+            what = "never had a rollout" if record is None else f"is {record.phase.value}"
+            raise errors.PreconditionError(
+                f"Deployment {target}: no rollout in progress (it {what})"
+            )
+        return record
+
+    def _strategy(self, spec: RolloutSpec, record: RolloutRecord) -> Strategy:
+        ctx = Context(
+            cluster=self.cluster,
+            spec=spec,
+            record=record,
+            settings=self.settings,
+            provider=self._provider(spec),
+            clock=self.clock,
+            on_measurement=self.reporter.measurement,
+        )
+        return self.strategies[spec.strategy](ctx)
+
+    def _provider(self, spec: RolloutSpec) -> metrics.MetricProvider | None:
+        """The metric provider for a spec with checks (None without checks)."""
+        checks = spec.analysis.checks or spec.pre_promotion_checks or spec.post_promotion_checks
+        if not checks or self.metrics_for is None:
+            return None
+        return self.metrics_for(spec.prometheus)
+
+    def _save(
+        self, record: RolloutRecord, reason: str = "", message: str = "", warning: bool = False
+    ) -> None:
+        record.updated = state.now_iso()
+        text = record.to_annotation()
+        d = self.cluster.update(
+            kube.Resource.DEPLOYMENT,
+            record.spec.target,
+            lambda o: (
+                o["metadata"].setdefault("annotations", {}).__setitem__(state.ANNOTATION, text)
+            ),
+        )
+        if reason:
+            self.cluster.record_event(d, reason=reason, message=message, warning=warning)
+        self.reporter.update(record)
+
+    def _clear_request(self, target: ObjectRef) -> None:
+        self.cluster.patch(
+            kube.Resource.DEPLOYMENT,
+            target,
+            {"metadata": {"annotations": {state.REQUEST_ANNOTATION: None}}},
+        )
+
+    @contextlib.contextmanager
+    def _interrupts(self, target: ObjectRef) -> Iterator[threading.Event]:
+        """SIGTERM behaves like Ctrl-C; an abort request interrupts the main thread too."""
+        aborted, done = threading.Event(), threading.Event()
+        previous = _install(signal.SIGTERM, signal.default_int_handler)
+
+        def watch() -> None:
+            while not done.is_set():
+                try:
+                    self.cluster.wait_for(
+                        kube.Resource.DEPLOYMENT,
+                        target,
+                        lambda o: (
+                            done.is_set()
+                            or (o is not None and state.read_request(o) is Request.ABORT)
+                        ),
+                        timeout=self.settings.watch_timeout,
+                        describe="abort request",
+                    )
+                except errors.WaitTimeout:
+                    continue
+                except errors.RolloutError as e:
+                    log.warning("abort_watch.failed", error=str(e))
+                    done.wait(self.settings.lease_renew)
+                    continue
+                if not done.is_set():
+                    aborted.set()
+                    _thread.interrupt_main()
+                    return
+
+        watcher = threading.Thread(target=watch, name="rollout-abort-watch", daemon=True)
+        watcher.start()
+        try:
+            yield aborted
+        finally:
+            done.set()
+            _install(signal.SIGTERM, previous)
+            if aborted.is_set():
+                self._clear_request(target)
+
+
+def _install(signum: int, handler: Callable[..., object] | int | None) -> object:
+    """Install a signal handler when we are the main thread (tests may not be)."""
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        return None
+    return signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while rolling back: a second Ctrl-C must not stop the way back."""
+    held = [_install(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        yield
+    finally:
+        for s, h in zip((signal.SIGINT, signal.SIGTERM), held, strict=True):
+            _install(s, h)  # type: ignore[arg-type]
+
+
+def _is_finished(d: kube.Object) -> bool:
+    record = state.read_record(d)
+    return record is None or record.phase.is_terminal
+
+
+def _fmt(images: dict[str, str]) -> str:
+    return (
+        ", ".join(images.values())
+        if len(images) == 1
+        else ", ".join(f"{k}={v}" for k, v in images.items())
+    )

@@ -1,0 +1,96 @@
+"""`rollout status`: the record as a human summary or JSON, including what the next
+action will do. Formatting only; the record comes from the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+from rollout.spec import PAUSE_MANUAL, ObjectRef
+from rollout.state import Phase, RolloutRecord, spec_to_json
+
+
+def next_action(record: RolloutRecord) -> str:
+    """What happens next, in one sentence."""
+    if record.phase is Phase.PAUSED:
+        nxt = record.step + 1
+        if nxt < len(record.steps):
+            return (
+                f"`rollout promote {record.spec.target.name}` goes on to "
+                f"{record.steps[nxt].name} (`--full` skips to the end); "
+                "`rollout abort` rolls back"
+            )
+        return f"`rollout promote {record.spec.target.name}` finishes the rollout"
+    if record.phase in (Phase.PROGRESSING, Phase.PROMOTING):
+        return "a process is driving this rollout (or `rollout resume` continues it)"
+    if record.phase is Phase.ABORTING:
+        return "rolling back (`rollout resume` finishes the rollback if it stopped)"
+    return "nothing: the rollout is over"
+
+
+def status_json(target: ObjectRef, record: RolloutRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"target": str(target), "rollout": None}
+    return {
+        "target": str(target),
+        "strategy": record.strategy.value,
+        "phase": record.phase.value,
+        "step": record.step,
+        "message": record.message,
+        "next": next_action(record),
+        "images": {"previous": record.previous_images, "target": record.target_images},
+        "started": record.started,
+        "updated": record.updated,
+        "finished": record.finished,
+        "manualPause": record.spec.pause == PAUSE_MANUAL,
+        "spec": spec_to_json(record.spec),
+        "steps": [
+            {
+                "name": s.name,
+                "outcome": s.outcome,
+                "weight": s.weight,
+                "achieved": s.achieved,
+                "message": s.message,
+                "measurements": s.measurements,
+            }
+            for s in record.steps
+        ],
+    }
+
+
+def print_status(
+    target: ObjectRef, record: RolloutRecord | None, *, output: str, stream: IO[str] | None = None
+) -> None:
+    """Write the status to stdout (or `stream`)."""
+    out = stream or sys.stdout
+    if output == "json":
+        out.write(json.dumps(status_json(target, record), indent=2) + "\n")
+        return
+    if record is None:
+        out.write(f"Deployment {target}: no rollout recorded\n")
+        return
+    out.write(f"Deployment {target}: {record.strategy.value} rollout {record.phase.value}\n")
+    out.write(f"  images:  {_images(record.previous_images)} -> {_images(record.target_images)}\n")
+    if record.message:
+        out.write(f"  message: {record.message}\n")
+    for i, step in enumerate(record.steps):
+        mark = ">" if i == record.step and not record.phase.is_terminal else " "
+        traffic = f" {step.weight}%" if step.weight is not None else ""
+        seen = f" (seen {step.achieved:.0f}%)" if step.achieved is not None else ""
+        out.write(
+            f"  {mark} {i + 1}. {step.name}{traffic}{seen}: {step.outcome}"
+            f"{' - ' + step.message if step.message else ''}\n"
+        )
+        for m in step.measurements[-4:]:
+            out.write(f"       {m.get('check')}: {m.get('value')} ({m.get('outcome')})\n")
+    out.write(f"  next:    {next_action(record)}\n")
+
+
+def _images(images: dict[str, str]) -> str:
+    return (
+        ", ".join(images.values())
+        if len(images) == 1
+        else ", ".join(f"{k}={v}" for k, v in images.items())
+    )
