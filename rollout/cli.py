@@ -131,8 +131,12 @@ def command(fn: Callable[..., Result | int]) -> Callable[..., None]:
             log_format=_log_format(kwargs.get("log_format", "auto")),
             verbose=kwargs.get("verbose", 0),
         )
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a cancelled CI job
         try:
             result = fn(**kwargs)
+        except KeyboardInterrupt:
+            click.echo("interrupted before the rollout started; nothing was changed", err=True)
+            sys.exit(130)
         except errors.RolloutError as e:
             if debug:
                 raise
@@ -252,6 +256,19 @@ def promote(name: str, full: bool, **kw: Any) -> Result:
     return engine.request(_ref(namespace, name), Request.PROMOTE_FULL if full else Request.PROMOTE)
 
 
+@main.command("history")
+@click.argument("name")
+@global_options
+@command
+def history(name: str, output: str, **kw: Any) -> int:
+    """Revisions of the Deployment (ReplicaSets) with their images, newest first."""
+    from rollout import status as show
+
+    engine, namespace = _engine({**kw, "output": output})
+    show.print_history(engine.history(_ref(namespace, name)), output=output)
+    return 0
+
+
 @main.command("status")
 @click.argument("name")
 @global_options
@@ -264,6 +281,22 @@ def status(name: str, output: str, **kw: Any) -> int:
     record = engine.status(_ref(namespace, name))
     show.print_status(_ref(namespace, name), record, output=output)
     return 0
+
+
+def run() -> None:
+    """Console entry point: click usage errors become one line with exit code 2."""
+    try:
+        main.main(standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
 
 
 def _log_format(choice: str) -> str:
@@ -281,10 +314,10 @@ def _engine(kw: dict[str, Any]) -> tuple[Engine, str]:
     """Connect to the cluster and build the engine the command needs."""
     from rollout import kube, report
     from rollout.engine import Engine
-    from rollout.settings import Settings
+    from rollout import settings as tunables
     from strategies import REGISTRY
 
-    settings = Settings()
+    settings = tunables.from_env()
     cluster = kube.Cluster.connect(
         kubeconfig=kw.get("kubeconfig"),
         context=kw.get("context"),
@@ -326,6 +359,46 @@ def _overrides(kw: dict[str, Any]) -> Any:
     if kw.get("wait_for_lock"):
         given["wait"] = True
     return spec.SpecOverrides(**given)
+
+
+@main.command("demo")
+@click.argument("strategy", default="rolling")
+@click.option(
+    "--metrics",
+    type=click.Choice(["auto", "prometheus", "counters"]),
+    default="auto",
+    show_default=True,
+    help="Gate on a real Prometheus, on the sandbox's own counters, or Prometheus if installed.",
+)
+@click.option("--speed", type=float, default=5.0, show_default=True, help="Sandbox clock factor.")
+@click.option("--interval", default="2s", show_default=True, help="Between measurements.")
+@click.option("--count", type=int, default=3, show_default=True, help="Measurements per gate.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="Progress: live view on a TTY (auto), key=value lines, or JSON lines.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@command
+def demo(strategy: str, metrics: str, speed: float, interval: str, count: int, **kw: Any) -> int:
+    """Try STRATEGY (default rolling) on a local sandbox: link-manager v1 -> v2 (promoted),
+    then -> the failing v3 (rolled back). Exit 0 when both end as expected."""
+    from rollout import demo as demos
+
+    live = kw["log_format"] == "auto" and sys.stderr.isatty()
+    options = demos.DemoOptions(
+        strategy=strategy,
+        metrics=demos.MetricsSource(metrics),
+        speed=speed,
+        interval=interval,
+        count=count,
+        live=live,
+        verbose=kw["verbose"],
+    )
+    return demos.run_demo(options, echo=click.echo)
 
 
 @main.group()

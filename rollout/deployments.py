@@ -7,6 +7,7 @@ Pure functions (no I/O), unit-tested without a cluster; predicates for `Cluster.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from rollout import errors
@@ -59,6 +60,37 @@ def with_images(template: Object, new_images: dict[str, str]) -> Object:
         if c["name"] in new_images:
             c["image"] = new_images[c["name"]]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One revision of a Deployment: its ReplicaSet, images and size."""
+
+    number: int
+    replicaset: str
+    images: dict[str, str]
+    replicas: int
+    current: bool
+    created: str
+
+
+def revisions(d: Object, replicasets: list[Object]) -> list[Revision]:
+    """The Deployment's ReplicaSets as revisions, newest first."""
+    out = [
+        Revision(
+            number=int(revision(rs) or 0),
+            replicaset=rs["metadata"]["name"],
+            images={
+                c["name"]: c.get("image", "")
+                for c in rs["spec"]["template"]["spec"].get("containers") or []
+            },
+            replicas=int(rs["spec"].get("replicas", 0)),
+            current=revision(rs) == revision(d),
+            created=str(rs["metadata"].get("creationTimestamp", "")),
+        )
+        for rs in replicasets
+    ]
+    return sorted(out, key=lambda r: -r.number)
 
 
 def revision(d: Object) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ class Engine:
             previous_template=d["spec"]["template"],
             previous_revision=deployments.revision(d),
         )
+        _validate_checks(spec)
         strategy = self._strategy(spec, record)
         strategy.preflight(d)
         plan = strategy.steps()
@@ -75,8 +77,13 @@ class Engine:
         try:
             strategy.begin(d)
             record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
-            self._save(record, "RolloutStarted", f"{spec.strategy.value} to {_fmt(images)}")
-            return self._drive(strategy, record, lock)
+            return self._drive(
+                strategy,
+                record,
+                first=lambda: self._save(
+                    record, "RolloutStarted", f"{spec.strategy.value} to {_fmt(images)}"
+                ),
+            )
         finally:
             lock.release()
 
@@ -90,28 +97,21 @@ class Engine:
             strategy = self._strategy(record.spec, record)
             if record.phase is Phase.ABORTING:
                 return self._roll_back(strategy, record, Phase.ABORTED, record.message)
-            return self._drive(strategy, record, lock)
+            return self._drive(strategy, record)
         finally:
             lock.release()
 
     def request(self, target: ObjectRef, request: Request) -> Result:
-        """`promote`/`abort` from any process: leave the request for the driver; if no
-        process drives the rollout, abort runs the rollback here."""
+        """`promote`/`abort` from any process: leave the request for the driving process.
+
+        An abort with no live driver (lease free, or expired after a crash) takes the lock
+        and rolls back here; with a live driver it waits until that process has.
+        """
         d = self._deployment(target)
         record = self._active_record(d, target)
         lock = lease.Lock(self.cluster, target, settings=self.settings)
         if request is Request.ABORT and not lock.is_held():
-            lock.acquire(wait=False)
-            try:
-                done = self._roll_back(
-                    self._strategy(record.spec, record),
-                    record,
-                    Phase.ABORTED,
-                    "aborted by `rollout abort`",
-                )
-                return Result(Outcome.ABORTED, target, done.message, done.record)
-            finally:
-                lock.release()
+            return self._abort_here(lock, record)
         self.cluster.patch(
             kube.Resource.DEPLOYMENT,
             target,
@@ -127,26 +127,66 @@ class Engine:
                 f"{request.value} requested for Deployment {target}",
                 record,
             )
-        d = self.cluster.wait_for(  # the driving process rolls back; wait until it has
-            kube.Resource.DEPLOYMENT,
-            target,
-            lambda o: o is None or _is_finished(o),
-            timeout=record.spec.timeout + 60,
-            describe="rollback by the driving process",
-        )
-        final = state.read_record(d) if d is not None else None
-        return Result(Outcome.ABORTED, target, final.message if final else "aborted", final)
+        while True:
+            _, expires_in = lock.holder()
+            try:
+                d = self.cluster.wait_for(
+                    kube.Resource.DEPLOYMENT,
+                    target,
+                    lambda o: o is None or _is_finished(o),
+                    timeout=max(expires_in, 0) + self.settings.lease_renew,
+                    describe="rollback by the driving process",
+                )
+                final = state.read_record(d) if d is not None else None
+                return Result(Outcome.ABORTED, target, final.message if final else "aborted", final)
+            except errors.WaitTimeout:
+                if not lock.is_held():  # the driver died: finish the abort ourselves
+                    d = self._deployment(target)
+                    return self._abort_here(lock, self._active_record(d, target))
+
+    def _abort_here(self, lock: lease.Lock, record: RolloutRecord) -> Result:
+        lock.acquire(wait=False)
+        try:
+            done = self._roll_back(
+                self._strategy(record.spec, record),
+                record,
+                Phase.ABORTED,
+                "aborted by `rollout abort`",
+            )
+            self._clear_request(record.spec.target)
+            return Result(Outcome.ABORTED, record.spec.target, done.message, done.record)
+        finally:
+            lock.release()
 
     def status(self, target: ObjectRef) -> RolloutRecord | None:
         """The current record, or None if the Deployment never had a rollout."""
         return state.read_record(self._deployment(target))
 
+    def history(self, target: ObjectRef) -> list[deployments.Revision]:
+        """The Deployment's revisions (its ReplicaSets), newest first, and the record."""
+        d = self._deployment(target)
+        owned = [
+            rs
+            for rs in self.cluster.list(kube.Resource.REPLICASET, target.namespace)
+            if any(
+                o.get("uid") == d["metadata"]["uid"]
+                for o in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+        return deployments.revisions(d, owned)
+
     # -- the loop -----------------------------------------------------------
 
-    def _drive(self, strategy: Strategy, record: RolloutRecord, lock: lease.Lock) -> Result:
-        steps = strategy.steps()
+    def _drive(
+        self, strategy: Strategy, record: RolloutRecord, first: Callable[[], None] | None = None
+    ) -> Result:
+        """Run `first` (the initial record write) then the steps, under interrupt handling:
+        SIGINT/SIGTERM or an abort request at any point rolls back (or leaves, per spec)."""
         with self._interrupts(record.spec.target) as aborted:
             try:
+                if first is not None:
+                    first()
+                steps = strategy.steps()
                 while record.step < len(steps):
                     result = self._run_step(strategy, record, steps[record.step])
                     if result is not None:
@@ -382,6 +422,21 @@ def _no_interrupts() -> Iterator[None]:
     finally:
         for s, h in zip((signal.SIGINT, signal.SIGTERM), held, strict=True):
             _install(s, h)  # type: ignore[arg-type]
+
+
+def _validate_checks(spec: RolloutSpec) -> None:
+    """Render every check once (SpecError naming the bad one) before anything is written."""
+    name = spec.target.name
+    sample = analysis.Variables(
+        namespace=spec.target.namespace,
+        service=name,
+        stable=name,
+        canary=name,
+        stable_pods=f"{name}-.*",
+        canary_pods=f"{name}-.*",
+    )
+    for checks in (spec.analysis.checks, spec.pre_promotion_checks, spec.post_promotion_checks):
+        analysis.render_queries(dataclasses.replace(spec.analysis, checks=checks), sample)
 
 
 def _is_finished(d: kube.Object) -> bool:

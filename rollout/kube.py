@@ -45,6 +45,9 @@ __all__ = ["Cluster", "Object", "ObjectMeta", "PatchType", "Resource", "is_equiv
 
 log = structlog.get_logger(__name__)
 
+Objects = list[Object]  # (inside Cluster, `list` is the method)
+JsonPatch = list[dict[str, Any]]  # RFC 6902 operations
+
 CONFLICT_ATTEMPTS = 8  # update(): re-reads after 409 before giving up (Flagger: 5)
 POOL_SIZE = 8  # HTTP connections kept per Cluster (watch + lease thread + requests)
 
@@ -54,25 +57,14 @@ class Cluster:
 
     def __init__(self, api: ApiClient, *, namespace: str, settings: Settings) -> None:
         """Use `Cluster.connect`; this wraps an already configured ApiClient."""
-        import http.client
-
-        import urllib3
-        from kubernetes.client.exceptions import OpenApiException
-
         self.namespace = namespace
         self.settings = settings
         self.host: str = api.configuration.host
         self._api = api
-        self._transport_errors = (
-            OpenApiException,
-            urllib3.exceptions.HTTPError,
-            http.client.HTTPException,
-            OSError,
-            ValueError,
-        )
+        self._transport_errors = kube_errors.client_errors()
         self._retry = kube_errors.retry_policy(settings.retry)
         self._reach_retry = kube_errors.retry_policy(
-            settings.retry, stop=kube_errors.reachability_stop(settings.retry)
+            settings.retry, stop=kube_errors.reachability_stop(settings.retry), quiet=True
         )
 
     @classmethod
@@ -121,15 +113,10 @@ class Cluster:
         try:
             self._request(call, policy=self._reach_retry)
         except errors.KubeError as e:
-            if e.code:
-                evidence = f"{e.code} {e.reason}"
-            elif e.__cause__ is not None:
-                evidence = kube_errors.describe(e.__cause__)[2]
-            else:
-                evidence = e.reason
             what = "unreachable" if isinstance(e, errors.ServerError) else "not usable"
             raise errors.PreconditionError(
-                f"Kubernetes API at {self.host} {what} ({evidence}); check --kubeconfig/--context"
+                f"Kubernetes API at {self.host} {what} ({kube_errors.evidence(e)}); "
+                "check --kubeconfig/--context"
             ) from e
 
     def get(self, res: Resource, ref: ObjectRef) -> Object:
@@ -144,7 +131,7 @@ class Cluster:
         except errors.NotFound:
             return None
 
-    def list(self, res: Resource, namespace: str, *, labels: str | None = None) -> list[Object]:
+    def list(self, res: Resource, namespace: str, *, labels: str | None = None) -> Objects:
         """Objects in `namespace` ("" = all namespaces) matching a label selector."""
         return self.list_with_version(res, namespace, labels=labels)[0]
 
@@ -155,11 +142,11 @@ class Cluster:
         *,
         labels: str | None = None,
         fields: str | None = None,
-    ) -> tuple[list[Object], str]:
+    ) -> tuple[Objects, str]:
         """Items (all pages) and the list's resourceVersion, to start a watch from."""
         query = [(k, v) for k, v in (("labelSelector", labels), ("fieldSelector", fields)) if v]
         where = f"in {namespace}" if res.namespaced and namespace else "in the cluster"
-        items: list[Object] = []
+        items: Objects = []
         token = ""
         while True:
             page = query + [("limit", "500")] + ([("continue", token)] if token else [])
@@ -200,7 +187,7 @@ class Cluster:
         self,
         res: Resource,
         ref: ObjectRef,
-        body: Object | list[Any],
+        body: Object | JsonPatch,
         *,
         type: PatchType = PatchType.MERGE,
         dry_run: bool = False,

@@ -19,6 +19,7 @@ def load_config(cfg: Any, *, kubeconfig: str | None, context: str | None) -> str
     import yaml
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigMerger
 
     if kubeconfig is not None and not os.path.isfile(kubeconfig):
         raise errors.PreconditionError(f"kubeconfig {kubeconfig} not found; check --kubeconfig")
@@ -43,20 +44,22 @@ def load_config(cfg: Any, *, kubeconfig: str | None, context: str | None) -> str
         )
     where = kubeconfig or env or default
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        chosen = (
-            active
-            if context is None
-            else next((c for c in contexts if c.get("name") == context), None)
-        )
+        merged = KubeConfigMerger(where).config  # KUBECONFIG may list several files
+        doc = merged.value if merged is not None else None
+        if not isinstance(doc, dict):
+            raise errors.PreconditionError(f"kubeconfig {where} is not a kubeconfig file")
+        entries = [getattr(c, "value", c) for c in doc.get("contexts") or []]  # ConfigNodes
+        contexts = [c for c in entries if isinstance(c, dict)]
+        names = ", ".join(sorted(str(c.get("name")) for c in contexts)) or "none"
+        name = context or doc.get("current-context")
+        chosen = next((c for c in contexts if c.get("name") == name), None)
         if chosen is None:
-            names = ", ".join(sorted(str(c.get("name")) for c in contexts)) or "none"
+            what = f"has no context {name!r}" if name else "has no current-context"
             raise errors.PreconditionError(
-                f"kubeconfig {where}: context {context!r} not found (contexts: {names}); "
-                "check --context"
+                f"kubeconfig {where} {what} (contexts: {names}); check --context"
             )
         config.load_kube_config(
-            config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
+            config_file=where, context=name, client_configuration=cfg, persist_config=False
         )
     except (ConfigException, yaml.YAMLError, OSError, ValueError, KeyError, TypeError) as e:
         raise errors.PreconditionError(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -155,6 +154,25 @@ def describe(exc: BaseException) -> tuple[int, str, str]:
     return 0, "ClientError", text
 
 
+def evidence(err: errors.KubeError) -> str:
+    """Short evidence for `err`: "503 ServiceUnavailable", or the connection failure."""
+    if err.code:
+        return f"{err.code} {err.reason}"
+    if err.__cause__ is not None and not isinstance(err.__cause__, errors.RolloutError):
+        return describe(err.__cause__)[2]
+    return err.reason or str(err)
+
+
+def client_errors() -> tuple[type[BaseException], ...]:
+    """Everything the client and urllib3 raise for a failed request (translate() input)."""
+    import http.client
+
+    import urllib3.exceptions as u3
+    from kubernetes.client.exceptions import OpenApiException
+
+    return (OpenApiException, u3.HTTPError, http.client.HTTPException, OSError, ValueError)
+
+
 def is_unreachable(err: BaseException) -> bool:
     """True for a ServerError that means nothing answered (no HTTP status at all)."""
     return (
@@ -208,6 +226,11 @@ class _WaitAtLeastRetryAfter(tenacity.wait.wait_base):
         return wait
 
 
+def _log_retry_quietly(retry_state: tenacity.RetryCallState) -> None:
+    """Preflight retries: debug only, so a bad kubeconfig ends in one error line."""
+    log.debug("kube.retry", attempt=retry_state.attempt_number)
+
+
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     call = retry_state.args[0] if retry_state.args else None
     exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -225,8 +248,9 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
 def retry_policy(
     settings: RetrySettings,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     stop: tenacity.stop.stop_base | None = None,
+    quiet: bool = False,
 ) -> tenacity.Retrying:
     """Retry TransientError with jittered exponential backoff until `settings.deadline`.
 
@@ -244,19 +268,22 @@ def retry_policy(
         wait=_WaitAtLeastRetryAfter(backoff),
         stop=stop or tenacity.stop_after_delay(settings.deadline),
         reraise=True,
-        before_sleep=_log_retry,
-        sleep=sleep,
+        before_sleep=_log_retry_quietly if quiet else _log_retry,
+        sleep=sleep or tenacity.nap.sleep,  # tests pass a recorder
     )
+
+
+class _StopWhenUnreachable(tenacity.stop.stop_base):
+    """Stop when the last attempt failed without any answer (see is_unreachable)."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return exc is not None and is_unreachable(exc)
 
 
 def reachability_stop(settings: RetrySettings, attempts: int = 3) -> tenacity.stop.stop_base:
     """The deadline, or `attempts` tries when nothing answers at all (a wrong address)."""
-
-    def _unreachable(retry_state: tenacity.RetryCallState) -> bool:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        return exc is not None and is_unreachable(exc)
-
     return tenacity.stop_any(
         tenacity.stop_after_delay(settings.deadline),
-        tenacity.stop_all(tenacity.stop_after_attempt(attempts), _unreachable),
+        tenacity.stop_all(tenacity.stop_after_attempt(attempts), _StopWhenUnreachable()),
     )

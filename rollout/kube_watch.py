@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -61,7 +61,7 @@ def follow(
     labels: str | None = None,
     fields: str | None = None,
     deadline: float,
-) -> Iterator[tuple[str, Any]]:
+) -> Generator[tuple[str, Any], None, None]:
     """(LIST, items) after each (re)list, then (type, object) per watch event, until deadline."""
     rv = ""
     relist = True

@@ -8,7 +8,6 @@ All API access goes through kube.Cluster.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import os
 import socket
@@ -148,10 +147,8 @@ class Lock:
                     namespace=self.ref.namespace,
                 )
             else:
-                body = copy.deepcopy(lease)
-                transitions = int(body["spec"].get("leaseTransitions") or 0)
-                body["spec"].update(spec, leaseTransitions=transitions + 1)
-                self.cluster.replace(kube.Resource.LEASE, self.ref, body)
+                self.cluster.update(kube.Resource.LEASE, self.ref,
+                                    lambda current: self._take_over(current, spec))
         except errors.Conflict:
             return False
         log.info(
@@ -161,6 +158,15 @@ class Lock:
             took_over=bool(lease and _holder_of(lease)[0]),
         )
         return True
+
+    def _take_over(self, lease: dict[str, Any], spec: dict[str, Any]) -> None:
+        """Mutation for taking a free or expired lease; refuses (Conflict) if someone
+        renewed or took it since we looked."""
+        holder, expires_in = _holder_of(lease)
+        if holder not in ("", self.identity) and expires_in > 0:
+            raise errors.Conflict(f"lease {self.ref.name} was renewed by {holder}", code=409)
+        transitions = int(lease["spec"].get("leaseTransitions") or 0)
+        lease["spec"].update(spec, leaseTransitions=transitions + (1 if holder else 0))
 
     def _renew(self) -> None:
         while not self._stop.wait(self.settings.lease_renew):

@@ -174,9 +174,9 @@ class PrometheusProvider:
             disable_ssl=spec.insecure,
             session=session,
             retry=Retry(total=0, redirect=3, raise_on_status=False),
-            timeout=settings.retry.request_timeout,
+            timeout=settings.metrics_retry.request_timeout,
         )
-        policy = settings.retry
+        policy = settings.metrics_retry
         # tenacity 9.2 renamed `initial` to `multiplier` (same meaning) and warns on the old one
         params = inspect.signature(tenacity.wait_exponential_jitter).parameters
         first = "multiplier" if "multiplier" in params else "initial"

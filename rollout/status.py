@@ -4,10 +4,12 @@ action will do. Formatting only; the record comes from the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from typing import IO, Any
 
+from rollout import deployments
 from rollout.spec import PAUSE_MANUAL, ObjectRef
 from rollout.state import Phase, RolloutRecord, spec_to_json
 
@@ -94,3 +96,17 @@ def _images(images: dict[str, str]) -> str:
         if len(images) == 1
         else ", ".join(f"{k}={v}" for k, v in images.items())
     )
+
+
+def print_history(
+    revisions: list[deployments.Revision], *, output: str, stream: IO[str] | None = None
+) -> None:
+    """`rollout history`: one line per revision, or JSON."""
+    out = stream or sys.stdout
+    if output == "json":
+        out.write(json.dumps([dataclasses.asdict(r) for r in revisions], indent=2) + "\n")
+        return
+    out.write(f"{'REVISION':<9} {'REPLICASET':<32} {'PODS':>4}  IMAGES\n")
+    for r in revisions:
+        mark = "*" if r.current else " "
+        out.write(f"{mark}{r.number:<8} {r.replicaset:<32} {r.replicas:>4}  {_images(r.images)}\n")

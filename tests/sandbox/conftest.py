@@ -19,6 +19,7 @@ from kubernetes import client, config
 
 from rollout.sandbox import Sandbox, SandboxConfig
 from rollout.sandbox.prometheus import PrometheusServer, is_installed
+from tests.sandbox.cli_runs import deploy_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = 20.0  # sandbox clock speed in tests: a 1 s startup takes 50 ms
@@ -147,3 +148,32 @@ def deep_get(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
+
+
+# -- link-manager apps for the rollout CLI tests ------------------------------------------
+
+
+@pytest.fixture
+def app(api_client: client.ApiClient, namespace: str) -> str:
+    """link-manager v1 (4 replicas) + Service in a fresh namespace of a fresh sandbox."""
+    deploy_app(api_client, namespace)
+    return namespace
+
+
+@pytest.fixture
+def shared(shared_sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[Path, client.ApiClient]]:
+    """Kubeconfig + client for the session sandbox that Prometheus scrapes."""
+    path = shared_sandbox.write_kubeconfig(tmp_path / "shared.kubeconfig")
+    api = api_client_for(path)
+    yield path, api
+    api.close()
+
+
+@pytest.fixture
+def shared_app(shared: tuple[Path, client.ApiClient]) -> str:
+    """link-manager v1 in a fresh namespace of the scraped session sandbox."""
+    _, api = shared
+    name = f"roll{os.getpid()}-{next(_names)}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    deploy_app(api, name)
+    return name

@@ -1,14 +1,12 @@
-"""Cluster against the sandbox: CRUD, patches, conflicts, retries, waits, events.
+"""Cluster against the sandbox: connecting, CRUD, patches, conflicts, events, error types.
 
 Real kubernetes client over HTTP; faults come from `sandbox.faults`, counts from
 `sandbox.requests`. Settings are `FAST` (zero backoff) unless a test needs otherwise.
+Retries: test_kube_retries.py; waits, watches and threads: test_kube_watch.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,65 +21,48 @@ from rollout import errors, kube
 from rollout.kube import PatchType, Resource
 from rollout.sandbox import Sandbox
 from rollout.sandbox import kinds as sandbox_kinds
-from rollout.sandbox.store.watch import History
-from rollout.settings import FAST, RetrySettings, Settings
+from rollout.settings import FAST
 from rollout.spec import ObjectRef
 from tests.factories import make_deployment, make_virtual_service
-
-Obj = dict[str, Any]
-
-
-def with_retry(**changes: float) -> Settings:
-    return dataclasses.replace(FAST, retry=dataclasses.replace(FAST.retry, **changes))
+from tests.sandbox.kube_support import Obj, closed_port, holder_is, lease, with_retry
 
 
 @pytest.fixture
 def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
-    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace,
-                              settings=FAST) as c:
+    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST) as c:
         yield c
-
-
-def lease(name: str, holder: str = "a") -> Obj:
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": name}, "spec": {"holderIdentity": holder}}
-
-
-def holder_is(value: str) -> Any:
-    return lambda obj: obj is not None and obj["spec"].get("holderIdentity") == value
-
-
-def later(seconds: float, action: Any) -> threading.Timer:
-    timer = threading.Timer(seconds, action)
-    timer.start()
-    return timer
 
 
 # -- connect -----------------------------------------------------------------------
 
 
-def test_namespace_comes_from_flag_then_context_then_default(sandbox: Sandbox,
-                                                             tmp_path: Path) -> None:
+def test_namespace_comes_from_flag_then_context_then_default(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     with_ns = sandbox.write_kubeconfig(tmp_path / "a", namespace="team")
     doc = sandbox.kubeconfig()
     del doc["contexts"][0]["context"]["namespace"]
     without_ns = tmp_path / "b"
     without_ns.write_text(yaml.safe_dump(doc))
     assert kube.Cluster.connect(kubeconfig=str(with_ns), settings=FAST).namespace == "team"
-    assert kube.Cluster.connect(kubeconfig=str(with_ns), namespace="x",
-                                settings=FAST).namespace == "x"
+    assert (
+        kube.Cluster.connect(kubeconfig=str(with_ns), namespace="x", settings=FAST).namespace == "x"
+    )
     assert kube.Cluster.connect(kubeconfig=str(without_ns), settings=FAST).namespace == "default"
 
 
 def test_unknown_context_is_a_precondition_error_naming_it(kubeconfig: Path) -> None:
     with pytest.raises(errors.PreconditionError) as info:
         kube.Cluster.connect(kubeconfig=str(kubeconfig), context="prod", settings=FAST)
-    assert "context 'prod' not found (contexts: rollout-sandbox)" in str(info.value)
+    assert str(info.value) == (
+        f"kubeconfig {kubeconfig} has no context 'prod' (contexts: rollout-sandbox); "
+        "check --context"
+    )
     assert info.value.exit_code == 2
 
 
 def test_missing_kubeconfig_is_a_precondition_error(tmp_path: Path) -> None:
-    with pytest.raises(errors.PreconditionError, match="kubeconfig .*/nope not found"):
+    with pytest.raises(errors.PreconditionError, match=r"kubeconfig .*/nope not found"):
         kube.Cluster.connect(kubeconfig=str(tmp_path / "nope"), settings=FAST)
 
 
@@ -91,8 +72,9 @@ def test_check_reachable_on_a_closed_port_fails_fast(sandbox: Sandbox, tmp_path:
     doc["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{port}"
     path = tmp_path / "closed"
     path.write_text(yaml.safe_dump(doc))
-    cluster = kube.Cluster.connect(kubeconfig=str(path),
-                                   settings=with_retry(initial=0.05, maximum=0.05, deadline=30))
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(path), settings=with_retry(initial=0.05, maximum=0.05, deadline=30)
+    )
     started = time.monotonic()
     with pytest.raises(errors.PreconditionError) as info:
         cluster.check_reachable()
@@ -103,8 +85,9 @@ def test_check_reachable_on_a_closed_port_fails_fast(sandbox: Sandbox, tmp_path:
     assert message.endswith("; check --kubeconfig/--context")
 
 
-def test_check_reachable_passes_and_sends_our_user_agent(cluster: kube.Cluster,
-                                                         sandbox: Sandbox) -> None:
+def test_check_reachable_passes_and_sends_our_user_agent(
+    cluster: kube.Cluster, sandbox: Sandbox
+) -> None:
     cluster.get(Resource.NAMESPACE, ObjectRef("", cluster.namespace))
     cluster.check_reachable()
     agents = {req.user_agent for req, _ in sandbox.requests.entries if req.verb == "get"}
@@ -114,29 +97,40 @@ def test_check_reachable_passes_and_sends_our_user_agent(cluster: kube.Cluster,
 # -- CRUD --------------------------------------------------------------------------
 
 
-def test_crud_and_the_three_patch_types(cluster: kube.Cluster, namespace: str,
-                                        sandbox: Sandbox) -> None:
+def test_crud_and_the_three_patch_types(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
     ref = ObjectRef(namespace, "web")
-    created = cluster.create(Resource.DEPLOYMENT, make_deployment("web", sidecar="proxy:1"),
-                             namespace=namespace)
+    created = cluster.create(
+        Resource.DEPLOYMENT, make_deployment("web", sidecar="proxy:1"), namespace=namespace
+    )
     assert created["metadata"]["uid"] and created["kind"] == "Deployment"
     assert cluster.get(Resource.DEPLOYMENT, ref)["metadata"]["uid"] == created["metadata"]["uid"]
 
-    strategic = {"spec": {"template": {"spec": {"containers": [{"name": "app",
-                                                                  "image": "app:v2"}]}}}}
+    strategic = {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}
+    }
     patched = cluster.patch(Resource.DEPLOYMENT, ref, strategic, type=PatchType.STRATEGIC)
     containers = patched["spec"]["template"]["spec"]["containers"]
-    assert [(c["name"], c["image"]) for c in containers] == [("app", "app:v2"),
-                                                               ("sidecar", "proxy:1")]
+    assert [(c["name"], c["image"]) for c in containers] == [
+        ("app", "app:v2"),
+        ("sidecar", "proxy:1"),
+    ]
     patched = cluster.patch(Resource.DEPLOYMENT, ref, {"metadata": {"labels": {"tier": "web"}}})
     assert patched["metadata"]["labels"] == {"app": "web", "tier": "web"}
-    patched = cluster.patch(Resource.DEPLOYMENT, ref,
-                            [{"op": "replace", "path": "/spec/replicas", "value": 2}],
-                            type=PatchType.JSON)
+    patched = cluster.patch(
+        Resource.DEPLOYMENT,
+        ref,
+        [{"op": "replace", "path": "/spec/replicas", "value": 2}],
+        type=PatchType.JSON,
+    )
     assert patched["spec"]["replicas"] == 2
 
-    updated = cluster.update(Resource.DEPLOYMENT, ref,
-                             lambda d: d["metadata"].setdefault("annotations", {}).update(a="1"))
+    updated = cluster.update(
+        Resource.DEPLOYMENT,
+        ref,
+        lambda d: d["metadata"].setdefault("annotations", {}).update(a="1"),
+    )
     assert updated["metadata"]["annotations"]["a"] == "1"
     listed = cluster.list(Resource.DEPLOYMENT, namespace, labels="tier=web")
     assert [(d["kind"], d["metadata"]["name"]) for d in listed] == [("Deployment", "web")]
@@ -148,15 +142,22 @@ def test_crud_and_the_three_patch_types(cluster: kube.Cluster, namespace: str,
     assert sandbox.requests.count(verb="patch", resource="deployments") == 3
 
 
-def test_custom_resources_take_merge_and_json_patches(cluster: kube.Cluster,
-                                                      namespace: str) -> None:
+def test_custom_resources_take_merge_and_json_patches(
+    cluster: kube.Cluster, namespace: str
+) -> None:
     ref = ObjectRef(namespace, "web")
-    cluster.create(Resource.VIRTUAL_SERVICE, make_virtual_service(weights=(100, 0)),
-                   namespace=namespace)
-    vs = cluster.patch(Resource.VIRTUAL_SERVICE, ref,
-                       [{"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 10},
-                        {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 90}],
-                       type=PatchType.JSON)
+    cluster.create(
+        Resource.VIRTUAL_SERVICE, make_virtual_service(weights=(100, 0)), namespace=namespace
+    )
+    vs = cluster.patch(
+        Resource.VIRTUAL_SERVICE,
+        ref,
+        [
+            {"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 10},
+            {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 90},
+        ],
+        type=PatchType.JSON,
+    )
     assert [r["weight"] for r in vs["spec"]["http"][0]["route"]] == [90, 10]
     vs = cluster.patch(Resource.VIRTUAL_SERVICE, ref, {"spec": {"gateways": ["mesh"]}})
     assert vs["spec"]["gateways"] == ["mesh"] and vs["apiVersion"].endswith("/v1beta1")
@@ -165,13 +166,16 @@ def test_custom_resources_take_merge_and_json_patches(cluster: kube.Cluster,
     assert info.value.code == 415
 
 
-def test_not_found_conflict_and_invalid_are_rollout_errors(cluster: kube.Cluster,
-                                                           namespace: str) -> None:
+def test_not_found_conflict_and_invalid_are_rollout_errors(
+    cluster: kube.Cluster, namespace: str
+) -> None:
     ref = ObjectRef(namespace, "ghost")
     with pytest.raises(errors.NotFound) as nf:
         cluster.get(Resource.DEPLOYMENT, ref)
-    assert str(nf.value) == (f'Deployment {namespace}/ghost: not found '
-                             '(404 NotFound: deployments.apps "ghost" not found)')
+    assert str(nf.value) == (
+        f"Deployment {namespace}/ghost: not found "
+        '(404 NotFound: deployments.apps "ghost" not found)'
+    )
     assert nf.value.exit_code == 5 and isinstance(nf.value.__cause__, client.ApiException)
 
     cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
@@ -181,26 +185,33 @@ def test_not_found_conflict_and_invalid_are_rollout_errors(cluster: kube.Cluster
     assert str(conflict.value).startswith(f"Lease {namespace}/l: already exists (409 ")
 
     with pytest.raises(errors.Invalid) as invalid:
-        cluster.create(Resource.DEPLOYMENT, make_deployment("bad", replicas=-1),
-                       namespace=namespace)
+        cluster.create(
+            Resource.DEPLOYMENT, make_deployment("bad", replicas=-1), namespace=namespace
+        )
     assert invalid.value.code == 422 and "spec.replicas" in str(invalid.value)
     with pytest.raises(errors.Invalid):
-        cluster.patch(Resource.LEASE, ObjectRef(namespace, "l"),
-                      [{"op": "test", "path": "/spec/holderIdentity", "value": "zz"}],
-                      type=PatchType.JSON)
+        cluster.patch(
+            Resource.LEASE,
+            ObjectRef(namespace, "l"),
+            [{"op": "test", "path": "/spec/holderIdentity", "value": "zz"}],
+            type=PatchType.JSON,
+        )
 
 
-def test_dry_run_writes_persist_nothing(cluster: kube.Cluster, namespace: str,
-                                        sandbox: Sandbox) -> None:
+def test_dry_run_writes_persist_nothing(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
     ref = ObjectRef(namespace, "l")
     cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
     sandbox.requests.clear()
     made = cluster.create(Resource.LEASE, lease("other"), namespace=namespace, dry_run=True)
     assert made["metadata"]["name"] == "other"
-    assert holder_is("b")(cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}},
-                                        dry_run=True))
-    cluster.update(Resource.LEASE, ref, lambda o: o["spec"].update(holderIdentity="c"),
-                   dry_run=True)
+    assert holder_is("b")(
+        cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}}, dry_run=True)
+    )
+    cluster.update(
+        Resource.LEASE, ref, lambda o: o["spec"].update(holderIdentity="c"), dry_run=True
+    )
     assert cluster.delete(Resource.LEASE, ref, dry_run=True) is True
     assert sandbox.requests.count(writes=True) == 4
     assert sandbox.requests.count(persisted=True) == 0
@@ -208,9 +219,9 @@ def test_dry_run_writes_persist_nothing(cluster: kube.Cluster, namespace: str,
     assert cluster.find(Resource.LEASE, ObjectRef(namespace, "other")) is None
 
 
-def test_update_reapplies_after_a_concurrent_write(cluster: kube.Cluster, namespace: str,
-                                                   sandbox: Sandbox,
-                                                   api_client: client.ApiClient) -> None:
+def test_update_reapplies_after_a_concurrent_write(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox, api_client: client.ApiClient
+) -> None:
     ref = ObjectRef(namespace, "l")
     cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
     other = client.CoordinationV1Api(api_client)
@@ -232,22 +243,26 @@ def test_update_reapplies_after_a_concurrent_write(cluster: kube.Cluster, namesp
     assert [e["event"] for e in logs] == ["kube.conflict.retry"]
 
 
-def test_update_that_changes_nothing_sends_no_put(cluster: kube.Cluster, namespace: str,
-                                                  sandbox: Sandbox) -> None:
+def test_update_that_changes_nothing_sends_no_put(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
     cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
-    result = cluster.update(Resource.LEASE, ObjectRef(namespace, "l"),
-                            lambda o: o["spec"].update(holderIdentity="a"))
+    result = cluster.update(
+        Resource.LEASE, ObjectRef(namespace, "l"), lambda o: o["spec"].update(holderIdentity="a")
+    )
     assert holder_is("a")(result)
     assert sandbox.requests.count(verb="update") == 0
 
 
 def test_create_whose_response_was_lost_returns_the_created_object(
-        kubeconfig: Path, namespace: str, sandbox: Sandbox) -> None:
+    kubeconfig: Path, namespace: str, sandbox: Sandbox
+) -> None:
     # The first POST is held 0.5 s by the server but the client gives up after 0.2 s;
     # the retry (0.4 s later) meets AlreadyExists: the object is ours, so it is returned.
     settings = with_retry(initial=0.4, maximum=0.4, request_timeout=0.2, deadline=5)
-    cluster = kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace,
-                                   settings=settings)
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=settings
+    )
     rule = sandbox.faults.delay(0.5, verbs={"create"}, resources={"leases"})
     rule.remaining = 1
     with capture_logs() as logs:
@@ -255,223 +270,81 @@ def test_create_whose_response_was_lost_returns_the_created_object(
     stored = sandbox.store.get(sandbox_kinds.BY_KIND["Lease"], namespace, "l")
     assert created["metadata"]["uid"] == stored["metadata"]["uid"]
     assert [(e["event"], e.get("reason")) for e in logs] == [
-        ("kube.retry", "Timeout"), ("kube.create.recovered", None)]
-    codes = [c for req, c in sandbox.requests.entries if req.verb == "create"
-             and req.resource == "leases"]
+        ("kube.retry", "Timeout"),
+        ("kube.create.recovered", None),
+    ]
+    codes = [
+        c
+        for req, c in sandbox.requests.entries
+        if req.verb == "create" and req.resource == "leases"
+    ]
     assert 409 in codes  # the retry met the first attempt's object
     with pytest.raises(errors.Conflict):  # a different object under that name is not ours
         cluster.create(Resource.LEASE, lease("l", holder="b"), namespace=namespace)
 
 
-# -- retries -----------------------------------------------------------------------
-
-
-def test_fifty_operations_and_a_wait_survive_503s_and_cut_watches(
-        cluster: kube.Cluster, namespace: str, sandbox: Sandbox) -> None:
-    sandbox.faults.fail(0.1, 503)
-    sandbox.faults.cut_watches(after=0.2)
-    done = 0
-    with capture_logs() as logs:
-        for i in range(10):
-            ref = ObjectRef(namespace, f"l{i}")
-            cluster.create(Resource.LEASE, lease(ref.name), namespace=namespace)
-            cluster.patch(Resource.LEASE, ref, {"spec": {"leaseDurationSeconds": i}})
-            cluster.update(Resource.LEASE, ref, lambda o: o["spec"].update(holderIdentity="u"))
-            assert holder_is("u")(cluster.get(Resource.LEASE, ref))
-            assert cluster.delete(Resource.LEASE, ref) in (True, False)  # False: a lost reply
-            done += 5
-        cluster.create(Resource.LEASE, lease("w"), namespace=namespace)
-        ref = ObjectRef(namespace, "w")
-        later(0.7, lambda: cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "z"}}))
-        assert holder_is("z")(cluster.wait_for(Resource.LEASE, ref, holder_is("z"), timeout=5))
-    assert done == 50
-    assert cluster.list(Resource.LEASE, namespace) != []
-    failed = sum(1 for _, code in sandbox.requests.entries if code == 503)
-    assert failed >= 3
-    events = [e["event"] for e in logs]
-    # one retry per 503, plus any reset of a keep-alive connection the sandbox closed
-    assert events.count("kube.retry") >= failed
-    assert "kube.watch.resumed" in events
-
-
-def test_429_retry_after_is_honoured(cluster: kube.Cluster, namespace: str,
-                                     sandbox: Sandbox) -> None:
-    sandbox.faults.fail(1.0, 429, verbs={"get"}, resources={"namespaces"}, retry_after=1, times=1)
-    started = time.monotonic()
-    ns = cluster.get(Resource.NAMESPACE, ObjectRef("", namespace))
-    assert time.monotonic() - started >= 1.0
-    assert ns["metadata"]["name"] == namespace
-    assert sandbox.requests.count(verb="get", resource="namespaces") == 2
-
-
-def test_a_permanent_500_ends_in_server_error_after_the_deadline(
-        kubeconfig: Path, namespace: str, sandbox: Sandbox) -> None:
-    cluster = kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace,
-                                   settings=with_retry(initial=0.05, maximum=0.05, deadline=0.5))
-    sandbox.faults.fail(1.0, 500, resources={"leases"})
-    started = time.monotonic()
-    with pytest.raises(errors.ServerError) as info:
-        cluster.get(Resource.LEASE, ObjectRef(namespace, "l"))
-    elapsed = time.monotonic() - started
-    assert 0.5 <= elapsed < 1.5
-    assert info.value.exit_code == 5 and info.value.code == 500
-    attempts = sandbox.requests.count(verb="get", resource="leases")
-    assert 5 <= attempts <= 12
-    assert str(info.value).startswith(f"Lease {namespace}/l: get failed (500 InternalError: ")
-    assert f"; gave up after {attempts} attempts in " in str(info.value)
-
-
-# -- waits -------------------------------------------------------------------------
-
-
-def test_wait_for_returns_within_100ms_of_the_change(cluster: kube.Cluster,
-                                                     namespace: str) -> None:
-    ref = ObjectRef(namespace, "l")
-    cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
-    changing: list[float] = []
-
-    def change() -> None:
-        changing.append(time.monotonic())  # just before the PATCH is sent
-        cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}})
-
-    timer = later(0.3, change)
-    result = cluster.wait_for(Resource.LEASE, ref, holder_is("b"), timeout=5)
-    reaction = time.monotonic() - changing[0]  # includes the PATCH's own round trip
-    timer.join()
-    assert holder_is("b")(result)
-    assert reaction < 0.1, reaction
-
-
-def test_wait_for_sees_creation_and_deletion(cluster: kube.Cluster, namespace: str) -> None:
-    ref = ObjectRef(namespace, "l")
-    later(0.1, lambda: cluster.create(Resource.LEASE, lease("l"), namespace=namespace))
-    assert cluster.wait_for(Resource.LEASE, ref, lambda o: o is not None, timeout=5)
-    later(0.1, lambda: cluster.delete(Resource.LEASE, ref))
-    assert cluster.wait_for(Resource.LEASE, ref, lambda o: o is None, timeout=5) is None
-
-
-def test_wait_for_times_out_with_the_last_object_seen(cluster: kube.Cluster,
-                                                      namespace: str) -> None:
-    ref = ObjectRef(namespace, "l")
-    cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
-    later(0.1, lambda: cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}}))
-    started = time.monotonic()
-    with pytest.raises(errors.WaitTimeout) as info:
-        cluster.wait_for(Resource.LEASE, ref, holder_is("never"), timeout=0.5,
-                         describe="holder is never")
-    assert 0.5 <= time.monotonic() - started < 0.7
-    assert holder_is("b")(info.value.last)
-    assert str(info.value).startswith(f"Lease {namespace}/l: holder is never not met after 0.5s "
-                                      "(last seen at resourceVersion ")
-    assert info.value.exit_code == 1
-
-
-def test_wait_for_relists_after_410_gone(cluster: kube.Cluster, namespace: str,
-                                         sandbox: Sandbox) -> None:
-    sandbox.store._history = History(3)
-    ref = ObjectRef(namespace, "l")
-    cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
-    seen: list[str | None] = []
-
-    def predicate(obj: Obj | None) -> bool:
-        seen.append(obj and obj["spec"]["holderIdentity"])
-        if len(seen) == 1:  # after the first read: more writes than the history keeps
-            for i in range(5):
-                cluster.create(Resource.LEASE, lease(f"x{i}"), namespace=namespace)
-            cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}})
-        return holder_is("b")(obj)
-
-    sandbox.requests.clear()
-    with capture_logs() as logs:
-        result = cluster.wait_for(Resource.LEASE, ref, predicate, timeout=5)
-    assert holder_is("b")(result)
-    assert seen == ["a", "b"]
-    assert "kube.watch.relisted" in [e["event"] for e in logs]
-    assert sandbox.requests.count(verb="list", resource="leases") == 2
-
-
-def test_watch_list_yields_changes_and_the_difference_after_410(
-        cluster: kube.Cluster, namespace: str, sandbox: Sandbox) -> None:
-    sandbox.store._history = History(3)
-    for name in ("a", "b"):
-        cluster.create(Resource.LEASE, lease(name), namespace=namespace)
-    stream = cluster.watch_list(Resource.LEASE, namespace, timeout=5)
-    got: list[tuple[str, str]] = []
-    with capture_logs() as logs:
-        for type_, obj in stream:
-            got.append((type_, obj["metadata"]["name"]))
-            if len(got) == 2:  # while nobody watches: churn past the history
-                cluster.delete(Resource.LEASE, ObjectRef(namespace, "a"))
-                cluster.patch(Resource.LEASE, ObjectRef(namespace, "b"), {"spec": {"x": 1}})
-                for i in range(4):
-                    cluster.create(Resource.LEASE, lease(f"n{i}"), namespace=namespace)
-            if len(got) == 2 + 6:
-                later(0.1, lambda: cluster.delete(Resource.LEASE, ObjectRef(namespace, "n0")))
-            if len(got) == 2 + 6 + 1:
-                break
-    stream.close()
-    assert got == [("ADDED", "a"), ("ADDED", "b"),
-                   ("MODIFIED", "b"), ("ADDED", "n0"), ("ADDED", "n1"), ("ADDED", "n2"),
-                   ("ADDED", "n3"), ("DELETED", "a"),
-                   ("DELETED", "n0")]
-    assert "kube.watch.relisted" in [e["event"] for e in logs]
-
-
 # -- events and error hygiene ------------------------------------------------------
 
 
-def test_record_event_is_on_the_object(cluster: kube.Cluster, namespace: str,
-                                       core: client.CoreV1Api) -> None:
+def test_record_event_is_on_the_object(
+    cluster: kube.Cluster, namespace: str, core: client.CoreV1Api
+) -> None:
     deployment = cluster.create(Resource.DEPLOYMENT, make_deployment("web"), namespace=namespace)
     cluster.record_event(deployment, reason="StepStarted", message="step 1/3: 25%")
     cluster.record_event(deployment, reason="GateFailed", message="p99 410ms", warning=True)
-    events = sorted((e for e in core.list_namespaced_event(namespace).items
-                     if e.source.component == "rollout"), key=lambda e: e.reason)
+    events = sorted(
+        (e for e in core.list_namespaced_event(namespace).items if e.source.component == "rollout"),
+        key=lambda e: e.reason,
+    )
     assert [(e.reason, e.type, e.message) for e in events] == [
-        ("GateFailed", "Warning", "p99 410ms"), ("StepStarted", "Normal", "step 1/3: 25%")]
+        ("GateFailed", "Warning", "p99 410ms"),
+        ("StepStarted", "Normal", "step 1/3: 25%"),
+    ]
     involved = events[0].involved_object
     assert (involved.kind, involved.name, involved.uid, involved.api_version) == (
-        "Deployment", "web", deployment["metadata"]["uid"], "apps/v1")
+        "Deployment",
+        "web",
+        deployment["metadata"]["uid"],
+        "apps/v1",
+    )
     assert events[0].reporting_component == "rollout" and events[0].count == 1
     assert events[0].first_timestamp is not None
 
 
-def test_record_event_shows_in_kubectl_describe(cluster: kube.Cluster, namespace: str,
-                                                kubectl: Any) -> None:
+def test_record_event_shows_in_kubectl_describe(
+    cluster: kube.Cluster, namespace: str, kubectl: Any
+) -> None:
     deployment = cluster.create(Resource.DEPLOYMENT, make_deployment("web"), namespace=namespace)
     cluster.record_event(deployment, reason="StepStarted", message="step 1/3: 25%")
     out = kubectl("describe", "deployment", "web", "-n", namespace).stdout
     assert "StepStarted" in out and "step 1/3: 25%" in out
 
 
-def test_record_event_failure_is_logged_not_raised(cluster: kube.Cluster, namespace: str,
-                                                   sandbox: Sandbox) -> None:
+def test_record_event_failure_is_logged_not_raised(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
     sandbox.faults.fail(1.0, 403, resources={"events"})
     with capture_logs() as logs:
-        cluster.record_event({"metadata": {"name": "web", "namespace": namespace}},
-                             reason="StepStarted", message="x")
+        cluster.record_event(
+            {"metadata": {"name": "web", "namespace": namespace}}, reason="StepStarted", message="x"
+        )
     assert [(e["event"], e["log_level"]) for e in logs] == [("kube.event.failed", "warning")]
     assert logs[0]["error"].startswith(f"Event {namespace}/web.")
     assert "create forbidden (403 " in logs[0]["error"]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("code", [403, 500, 0])
-def test_public_methods_raise_only_rollout_errors(kubeconfig: Path, namespace: str,
-                                                  sandbox: Sandbox, code: int,
-                                                  tmp_path: Path) -> None:
+def test_public_methods_raise_only_rollout_errors(
+    kubeconfig: Path, namespace: str, sandbox: Sandbox, code: int, tmp_path: Path
+) -> None:
     if code == 0:  # nothing listens: connection refused
         doc = sandbox.kubeconfig(namespace)
         doc["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{closed_port()}"
         kubeconfig = tmp_path / "refused"
         kubeconfig.write_text(yaml.safe_dump(doc))
-    cluster = kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace,
-                                   settings=with_retry(deadline=0.05))
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=with_retry(deadline=0.05)
+    )
     sandbox.faults.fail(1.0, code or 500, resources={"leases"})
     ref = ObjectRef(namespace, "l")
     calls = {
@@ -491,31 +364,6 @@ def test_public_methods_raise_only_rollout_errors(kubeconfig: Path, namespace: s
             call()
         assert type(info.value) is expected, name
         assert info.value.code == code, name
-        assert info.value.__cause__ is not None and not isinstance(info.value.__cause__,
-                                                                   errors.RolloutError)
-
-
-def test_lease_thread_and_main_thread_share_one_cluster(cluster: kube.Cluster,
-                                                        namespace: str) -> None:
-    ref = ObjectRef(namespace, "lock")
-    cluster.create(Resource.LEASE, lease("lock"), namespace=namespace)
-    failures: list[BaseException] = []
-
-    def renew() -> None:
-        try:
-            for i in range(30):
-                cluster.update(Resource.LEASE, ref,
-                               lambda o, i=i: o["spec"].update(leaseDurationSeconds=i + 1))
-        except errors.RolloutError as e:
-            failures.append(e)
-
-    renewer = threading.Thread(target=renew)
-    renewer.start()
-    for i in range(30):
-        cluster.create(Resource.LEASE, lease(f"m{i}"), namespace=namespace)
-    result = cluster.wait_for(Resource.LEASE, ref,
-                              lambda o: o is not None and o["spec"].get("leaseDurationSeconds") == 30,
-                              timeout=10)
-    renewer.join()
-    assert failures == []
-    assert result is not None and len(cluster.list(Resource.LEASE, namespace)) == 31
+        assert info.value.__cause__ is not None and not isinstance(
+            info.value.__cause__, errors.RolloutError
+        )

@@ -24,40 +24,63 @@ from rollout.settings import FAST, RetrySettings
 CALL = Call("get", "GET", "/apis/apps/v1/namespaces/shop/deployments/web", "Deployment shop/web")
 
 
-def api_exception(code: int, reason: str, message: str, *, headers: dict[str, str] | None = None,
-                  body: bytes | None = None) -> client_exceptions.ApiException:
+def api_exception(
+    code: int,
+    reason: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> client_exceptions.ApiException:
     """An ApiException as the client raises it for an HTTP error with a Status body."""
-    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-              "message": message, "reason": reason, "code": code}
-    resp = urllib3.HTTPResponse(body=body if body is not None else json.dumps(status).encode(),
-                                status=code, reason=reason, headers=headers or {},
-                                preload_content=True)
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    resp = urllib3.HTTPResponse(
+        body=body if body is not None else json.dumps(status).encode(),
+        status=code,
+        reason=reason,
+        headers=headers or {},
+        preload_content=True,
+    )
     return client_exceptions.ApiException(http_resp=resp)
 
 
-@pytest.mark.parametrize(("code", "reason", "cls", "what"), [
-    (400, "BadRequest", errors.Invalid, "get rejected as invalid"),
-    (401, "Unauthorized", errors.KubeError, "get unauthorized"),
-    (403, "Forbidden", errors.Forbidden, "get forbidden"),
-    (404, "NotFound", errors.NotFound, "not found"),
-    (409, "Conflict", errors.Conflict, "get conflict"),
-    (409, "AlreadyExists", errors.Conflict, "already exists"),
-    (410, "Expired", kube_errors.Expired, "get expired"),
-    (415, "UnsupportedMediaType", errors.Invalid, "get rejected as invalid"),
-    (422, "Invalid", errors.Invalid, "get rejected as invalid"),
-    (429, "TooManyRequests", errors.ServerError, "get failed"),
-    (500, "InternalError", errors.ServerError, "get failed"),
-    (503, "ServiceUnavailable", errors.ServerError, "get failed"),
-    (504, "Timeout", errors.ServerError, "get failed"),
-    (405, "MethodNotAllowed", errors.KubeError, "get failed"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason", "cls", "what"),
+    [
+        (400, "BadRequest", errors.Invalid, "get rejected as invalid"),
+        (401, "Unauthorized", errors.KubeError, "get unauthorized"),
+        (403, "Forbidden", errors.Forbidden, "get forbidden"),
+        (404, "NotFound", errors.NotFound, "not found"),
+        (409, "Conflict", errors.Conflict, "get conflict"),
+        (409, "AlreadyExists", errors.Conflict, "already exists"),
+        (410, "Expired", kube_errors.Expired, "get expired"),
+        (415, "UnsupportedMediaType", errors.Invalid, "get rejected as invalid"),
+        (422, "Invalid", errors.Invalid, "get rejected as invalid"),
+        (429, "TooManyRequests", errors.ServerError, "get failed"),
+        (500, "InternalError", errors.ServerError, "get failed"),
+        (503, "ServiceUnavailable", errors.ServerError, "get failed"),
+        (504, "Timeout", errors.ServerError, "get failed"),
+        (405, "MethodNotAllowed", errors.KubeError, "get failed"),
+    ],
+)
 def test_status_codes_map_to_rollout_errors_with_code_reason_and_message(
-        code: int, reason: str, cls: type[errors.KubeError], what: str) -> None:
+    code: int, reason: str, cls: type[errors.KubeError], what: str
+) -> None:
     exc = api_exception(code, reason, f"the {reason} message")
     err = kube_errors.translate(exc, CALL)
     assert type(err) is cls
     assert (err.code, err.reason) == (code, reason)
-    assert str(err).startswith(f"Deployment shop/web: {what} ({code} {reason}: the {reason} message)")
+    assert str(err).startswith(
+        f"Deployment shop/web: {what} ({code} {reason}: the {reason} message)"
+    )
     assert err.exit_code == 5
     assert isinstance(err, errors.TransientError) == (code in (429, 500, 503, 504))
 
@@ -89,20 +112,39 @@ def test_long_messages_are_cut_to_one_short_line() -> None:
     assert "\n" not in str(err)
 
 
-@pytest.mark.parametrize(("exc", "cls", "reason"), [
-    (u3.NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection "
-                                 "refused"), errors.ServerError, "ConnectionFailed"),
-    (u3.ConnectTimeoutError("connect timed out"), errors.ServerError, "Timeout"),
-    (u3.ReadTimeoutError(None, "/x", "Read timed out."), errors.ServerError, "Timeout"),
-    (u3.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
-     errors.ServerError, "ConnectionReset"),
-    (ConnectionResetError(104, "Connection reset by peer"), errors.ServerError, "ConnectionReset"),
-    (u3.SSLError("certificate verify failed"), errors.KubeError, "TLSError"),
-    (client_exceptions.ApiException(status=0, reason="SSLError\ncertificate verify failed"),
-     errors.KubeError, "TLSError"),
-])
-def test_transport_failures_map_to_rollout_errors(exc: BaseException, cls: type[errors.KubeError],
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    ("exc", "cls", "reason"),
+    [
+        (
+            u3.NewConnectionError(
+                None, "Failed to establish a new connection: [Errno 111] Connection refused"
+            ),
+            errors.ServerError,
+            "ConnectionFailed",
+        ),
+        (u3.ConnectTimeoutError("connect timed out"), errors.ServerError, "Timeout"),
+        (u3.ReadTimeoutError(None, "/x", "Read timed out."), errors.ServerError, "Timeout"),
+        (
+            u3.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+            errors.ServerError,
+            "ConnectionReset",
+        ),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            errors.ServerError,
+            "ConnectionReset",
+        ),
+        (u3.SSLError("certificate verify failed"), errors.KubeError, "TLSError"),
+        (
+            client_exceptions.ApiException(status=0, reason="SSLError\ncertificate verify failed"),
+            errors.KubeError,
+            "TLSError",
+        ),
+    ],
+)
+def test_transport_failures_map_to_rollout_errors(
+    exc: BaseException, cls: type[errors.KubeError], reason: str
+) -> None:
     err = kube_errors.translate(exc, CALL)
     assert type(err) is cls
     assert (err.code, err.reason) == (0, reason)
@@ -111,8 +153,12 @@ def test_transport_failures_map_to_rollout_errors(exc: BaseException, cls: type[
 
 
 def _exception_classes(*modules: Any) -> list[type[BaseException]]:
-    return [obj for module in modules for _, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, BaseException) and obj.__module__ == module.__name__]
+    return [
+        obj
+        for module in modules
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == module.__name__
+    ]
 
 
 FOREIGN = _exception_classes(client_exceptions, config_exception, u3)
@@ -124,13 +170,18 @@ def test_no_client_exception_is_a_base_of_a_rollout_error() -> None:
     for ours in OURS:
         leaked = [base for base in ours.__mro__ if base in FOREIGN]
         assert leaked == [], f"{ours.__name__} inherits {leaked}"
-        assert all(base.__module__.split(".")[0] in ("rollout", "builtins")
-                   for base in ours.__mro__), ours
+        assert all(
+            base.__module__.split(".")[0] in ("rollout", "builtins") for base in ours.__mro__
+        ), ours
 
 
 def _instance(cls: type[BaseException]) -> BaseException | None:
     candidates: list[tuple[Any, ...]] = [
-        (), ("message",), (0, 10), (None, "message"), (None, "/path", "message"),
+        (),
+        ("message",),
+        (0, 10),
+        (None, "message"),
+        (None, "/path", "message"),
         (urllib3.HTTPResponse(body=b""), b"zz"),
     ]
     for args in candidates:
@@ -143,8 +194,11 @@ def _instance(cls: type[BaseException]) -> BaseException | None:
     return None
 
 
-@pytest.mark.parametrize("cls", [c for c in FOREIGN if c.__module__ != config_exception.__name__],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in FOREIGN if c.__module__ != config_exception.__name__],
+    ids=lambda c: c.__name__,
+)
 def test_every_client_exception_translates_to_a_kube_error(cls: type[BaseException]) -> None:
     exc = _instance(cls)
     if exc is None:
@@ -200,9 +254,18 @@ def test_policy_logs_each_retry_with_attempt_verb_path_and_code() -> None:
     policy = kube_errors.retry_policy(FAST.retry, sleep=lambda s: None)
     with capture_logs() as logs:
         policy(Flaky(errors.ServerError("x", code=503, reason="ServiceUnavailable")), CALL)
-    assert logs == [{"event": "kube.retry", "log_level": "warning", "attempt": 1, "verb": "get",
-                     "path": CALL.path, "code": 503, "reason": "ServiceUnavailable",
-                     "wait": 0.0}]
+    assert logs == [
+        {
+            "event": "kube.retry",
+            "log_level": "warning",
+            "attempt": 1,
+            "verb": "get",
+            "path": CALL.path,
+            "code": 503,
+            "reason": "ServiceUnavailable",
+            "wait": 0.0,
+        }
+    ]
 
 
 def test_reachability_gives_up_after_three_attempts_when_nothing_answers() -> None:

@@ -149,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
         """Answer one resource request and record it (a watch as soon as it starts)."""
         params.check_allowed(call.verb, call.route)
         params.check_dry_run(dict(call.query), call.verb)
+        for name in ("timeoutSeconds", "limit", "gracePeriodSeconds"):
+            params.integer(dict(call.query), name)  # 400 for any that is not an integer
         is_list = call.verb in ("list", "deletecollection")
         target = negotiate.accept(self.headers.get("Accept"), is_list=is_list)
         if call.verb == "watch":
@@ -202,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Stream events; errors before the stream starts propagate as ApiError."""
         query = dict(call.query)
-        timeout = params.integer(query, "timeoutSeconds")
+        timeout = params.integer(query, "timeoutSeconds") or None  # 0: the server's default
         include = params.include_object(query) if target.shape is negotiate.As.TABLE else ""
         if target.shape is negotiate.As.PARTIAL_LIST:
             target = negotiate.Target(negotiate.As.PARTIAL, target.version)

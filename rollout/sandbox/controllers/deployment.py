@@ -96,7 +96,11 @@ class DeploymentController:
             limit = d["spec"].get("revisionHistoryLimit")
             for doomed in revisions.replica_sets_to_delete(olds, history_limit=limit):
                 self.store.delete(RS, namespace, doomed)
-        return self._write_status(d, params, counts, new_name, created)
+        revision = None
+        if new_name is not None:
+            new_annotations = by_name[new_name]["metadata"].get("annotations") or {}
+            revision = new_annotations.get(revisions.REVISION_ANNOTATION)
+        return self._write_status(d, params, counts, new_name, created, revision)
 
     # -- ReplicaSets -------------------------------------------------------
 
@@ -171,9 +175,6 @@ class DeploymentController:
             self.events.record(
                 d, NORMAL, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {replicas}"
             )
-        self._set_deployment_revision(
-            d, created["metadata"]["annotations"][revisions.REVISION_ANNOTATION]
-        )
         return created
 
     def _sync_new(self, d: Obj, new: Obj, olds: list[scaling.RSState]) -> Obj:
@@ -195,20 +196,7 @@ class DeploymentController:
                 rs["spec"]["minReadySeconds"] = min_ready
 
             new = self.store.update(RS, new["metadata"]["namespace"], new["metadata"]["name"], sync)
-        self._set_deployment_revision(d, str(update.revision))
         return new
-
-    def _set_deployment_revision(self, d: Obj, revision: str) -> None:
-        """Annotate `d` with its revision through /status, as upstream does (UpdateStatus
-        keeps annotations and, unlike a main-resource write, does not bump generation)."""
-        if (d["metadata"].get("annotations") or {}).get(revisions.REVISION_ANNOTATION) == revision:
-            return
-
-        def annotate(o: Obj) -> None:
-            o["metadata"].setdefault("annotations", {})[revisions.REVISION_ANNOTATION] = revision
-
-        namespace, name = d["metadata"]["namespace"], d["metadata"]["name"]
-        self.store.update(DEPLOY, namespace, name, annotate, subresource="status")
 
     def _apply(
         self,
@@ -245,13 +233,16 @@ class DeploymentController:
         counts: rstatus.StatusCounts,
         new_rs: str | None,
         created: bool,
+        revision: str | None,
     ) -> float | None:
-        """Write status and conditions; return when to re-check the progress deadline."""
-        now = time.time()
-        status = d.get("status") or {}
+        """Write status, conditions and the revision annotation in one /status update
+        (upstream UpdateStatus keeps annotations and does not bump generation); return
+        when to re-check the progress deadline."""
+        now, status = time.time(), d.get("status") or {}
+        real_deadline = None
+        if d["spec"].get("progressDeadlineSeconds") is not None:
+            real_deadline = self.clock.real(d["spec"]["progressDeadlineSeconds"])
         conds = {c.type: c for c in map(djson.condition, status.get("conditions") or []) if c}
-        deadline = d["spec"].get("progressDeadlineSeconds")
-        real_deadline = self.clock.real(deadline) if deadline is not None else None
         available = rstatus.available_condition(
             conds.get("Available"), spec=params, status=counts, now=now
         )
@@ -267,32 +258,37 @@ class DeploymentController:
             created_new_rs=created,
             paused=bool(d["spec"].get("paused")),
         )
-        new_status: Obj = {
-            "observedGeneration": d["metadata"].get("generation", 1),
-            "replicas": counts.replicas,
-            "updatedReplicas": counts.updated_replicas,
-            "readyReplicas": counts.ready_replicas,
-            "availableReplicas": counts.available_replicas,
-            "unavailableReplicas": counts.unavailable_replicas,
-            "conditions": [
-                djson.condition_json(c) for c in (available, progressing) if c is not None
-            ],
-        }
-        new_status = {
-            k: v for k, v in new_status.items() if v or k in ("observedGeneration", "replicas")
-        }
-        if "collisionCount" in status:
-            new_status["collisionCount"] = status["collisionCount"]
-        if new_status != status:
-            self.store.update(
-                DEPLOY,
-                d["metadata"]["namespace"],
-                d["metadata"]["name"],
-                lambda o: o.__setitem__("status", new_status),
-                subresource="status",
-            )
+        new_status = djson.status_json(
+            counts,
+            [c for c in (available, progressing) if c is not None],
+            generation=d["metadata"].get("generation", 1),
+            collisions=status.get("collisionCount"),
+        )
+        annotated = (d["metadata"].get("annotations") or {}).get(revisions.REVISION_ANNOTATION)
+        if new_status != status or revision not in (None, annotated):
+
+            def write(o: Obj) -> None:
+                o["status"] = new_status
+                if revision is not None:
+                    o["metadata"].setdefault("annotations", {})[revisions.REVISION_ANNOTATION] = (
+                        revision
+                    )
+
+            namespace, name = d["metadata"]["namespace"], d["metadata"]["name"]
+            self.store.update(DEPLOY, namespace, name, write, subresource="status")
         if real_deadline is None or progressing is None or d["spec"].get("paused"):
             return None
+        return self._recheck_after(progressing, counts, params, real_deadline, now)
+
+    def _recheck_after(
+        self,
+        progressing: rstatus.Condition,
+        counts: rstatus.StatusCounts,
+        params: scaling.DeploymentParams,
+        real_deadline: float,
+        now: float,
+    ) -> float | None:
+        """Sandbox seconds until the progress deadline passes (None: nothing to check)."""
         if (
             rstatus.is_complete(counts, desired=params.desired)
             or progressing.reason is rstatus.Reason.TIMED_OUT

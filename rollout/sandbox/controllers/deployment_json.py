@@ -130,3 +130,26 @@ def condition_json(c: rstatus.Condition) -> Obj:
         "lastUpdateTime": podfacts.format_time(c.last_update),
         "lastTransitionTime": podfacts.format_time(c.last_transition),
     }
+
+
+def status_json(
+    counts: rstatus.StatusCounts,
+    conditions: list[rstatus.Condition],
+    *,
+    generation: int,
+    collisions: int | None,
+) -> Obj:
+    """Deployment status as upstream writes it (zero counts left out, like omitempty)."""
+    status: Obj = {
+        "observedGeneration": generation,
+        "replicas": counts.replicas,
+        "updatedReplicas": counts.updated_replicas,
+        "readyReplicas": counts.ready_replicas,
+        "availableReplicas": counts.available_replicas,
+        "unavailableReplicas": counts.unavailable_replicas,
+        "conditions": [condition_json(c) for c in conditions],
+    }
+    status = {k: v for k, v in status.items() if v or k in ("observedGeneration", "replicas")}
+    if collisions is not None:
+        status["collisionCount"] = collisions
+    return status

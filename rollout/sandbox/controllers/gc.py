@@ -3,10 +3,15 @@
 Dependents whose every owner is gone are deleted (background propagation);
 objects held by `foregroundDeletion` lose the finalizer once their dependents are
 gone; a terminating namespace is emptied, then removed.
+
+Like upstream's graph builder, the collector keeps an index of every object by uid and
+of dependents by owner uid, fed by the store's events, so a deletion costs the size of
+its dependents, not of the whole store.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +21,7 @@ from rollout.sandbox.store.store import Store
 from rollout.sandbox.store.watch import Event
 
 Obj = dict[str, Any]
+Where = tuple[str, str, str]  # (kind key, namespace, name)
 NAMESPACE = kinds.BY_KEY["namespaces"]
 FOREGROUND = "foregroundDeletion"
 
@@ -27,9 +33,15 @@ class GarbageCollector:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._primed = False
+        self._where: dict[str, Where] = {}  # uid -> where the object is
+        self._owners: dict[str, tuple[str, ...]] = {}  # uid -> its owners' uids
+        self._dependents: dict[str, set[str]] = {}  # owner uid -> dependents' uids
 
     def keys_for(self, event: Event) -> Iterable[Key]:
         meta = event.obj["metadata"]
+        self._index(event)
         if event.key == NAMESPACE.key:
             return [(meta["name"], "")] if meta.get("deletionTimestamp") else []
         keys: list[Key] = []
@@ -48,9 +60,60 @@ class GarbageCollector:
             self._empty_namespace(namespace)
         return None
 
+    # -- the uid index -------------------------------------------------------
+
+    def _index(self, event: Event) -> None:
+        """Follow one committed change (called under the store lock, in commit order)."""
+        with self._lock:
+            if not self._primed:  # objects made before the controllers started
+                self._primed = True
+                for kind in kinds.KINDS:
+                    for obj in self.store.list(kind)[0]:
+                        self._put(kind.key, obj)
+            if event.type == "DELETED":
+                self._drop(str(event.obj["metadata"].get("uid")))
+            else:
+                self._put(event.key, event.obj)
+
+    def _put(self, key: str, obj: Obj) -> None:
+        meta = obj["metadata"]
+        uid = str(meta.get("uid"))
+        self._drop(uid)
+        self._where[uid] = (key, meta.get("namespace", ""), meta["name"])
+        owners = tuple(str(r.get("uid")) for r in meta.get("ownerReferences") or [])
+        if owners:
+            self._owners[uid] = owners
+            for owner in owners:
+                self._dependents.setdefault(owner, set()).add(uid)
+
+    def _drop(self, uid: str) -> None:
+        self._where.pop(uid, None)
+        for owner in self._owners.pop(uid, ()):
+            dependents = self._dependents.get(owner)
+            if dependents is not None:
+                dependents.discard(uid)
+                if not dependents:
+                    del self._dependents[owner]
+
+    def _find_uid(self, uid: str) -> tuple[kinds.Kind, Obj] | None:
+        with self._lock:
+            where = self._where.get(uid)
+        if where is None:
+            return None
+        kind = kinds.BY_KEY[where[0]]
+        obj = self.store.find(kind, where[1], where[2])
+        return (kind, obj) if obj is not None and obj["metadata"].get("uid") == uid else None
+
+    def _dependents_of(self, uid: str) -> list[tuple[kinds.Kind, Obj]]:
+        with self._lock:
+            uids = sorted(self._dependents.get(uid, ()))
+        return [found for dep in uids if (found := self._find_uid(dep)) is not None]
+
+    # -- collection ------------------------------------------------------------
+
     def _collect(self, uid: str) -> None:
         owner = self._find_uid(uid)
-        dependents = self._dependents(uid)
+        dependents = self._dependents_of(uid)
         if owner is None:
             for kind, obj in dependents:
                 refs = obj["metadata"].get("ownerReferences") or []
@@ -87,21 +150,6 @@ class GarbageCollector:
             self.store.delete(
                 kind, meta.get("namespace", ""), meta["name"], propagation=propagation
             )
-
-    def _find_uid(self, uid: str) -> tuple[kinds.Kind, Obj] | None:
-        for kind in kinds.KINDS:
-            for obj in self.store.list(kind)[0]:
-                if obj["metadata"].get("uid") == uid:
-                    return kind, obj
-        return None
-
-    def _dependents(self, uid: str) -> list[tuple[kinds.Kind, Obj]]:
-        return [
-            (kind, obj)
-            for kind in kinds.KINDS
-            for obj in self.store.list(kind)[0]
-            if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
-        ]
 
 
 def _drop_foreground(obj: Obj) -> None:

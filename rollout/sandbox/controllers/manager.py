@@ -14,8 +14,8 @@ import heapq
 import itertools
 import threading
 import traceback
-from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from rollout.sandbox.clock import Clock
 from rollout.sandbox.store import errors
@@ -37,9 +37,9 @@ class Controller(Protocol):
         """Converge one object; return a sandbox delay to be called again, or None."""
 
 
-@runtime_checkable
 class Prioritizing(Protocol):
-    """A controller some of whose events must be handled before the rest of the queue."""
+    """A controller some of whose events must be handled before the rest of the queue
+    (optional: the manager looks for an `urgent` method)."""
 
     def urgent(self, event: Event) -> bool:
         """Whether the keys for `event` go to the front of the queue (keep it cheap)."""
@@ -51,6 +51,9 @@ class Manager:
     def __init__(self, store: Store, clock: Clock, controllers: list[Controller]) -> None:
         self.store, self.clock, self.controllers = store, clock, controllers
         self.failures: list[str] = []  # tracebacks of reconciles that crashed
+        self._urgent: dict[str, Callable[[Event], bool]] = {
+            c.name: urgent for c in controllers if callable(urgent := getattr(c, "urgent", None))
+        }
         self._cond = threading.Condition()
         self._queue: collections.deque[tuple[Controller, Key]] = collections.deque()
         self._queued: set[tuple[str, Key]] = set()
@@ -106,7 +109,8 @@ class Manager:
 
     def _on_event(self, event: Event) -> None:
         for controller in self.controllers:
-            first = isinstance(controller, Prioritizing) and controller.urgent(event)
+            urgent = self._urgent.get(controller.name)
+            first = urgent is not None and urgent(event)
             for key in controller.keys_for(event):
                 self.enqueue(controller, key, first=first)
 

@@ -17,6 +17,7 @@ from rollout.sandbox.clock import Clock
 from rollout.sandbox.controllers import pods as podfacts
 from rollout.sandbox.controllers.events import NORMAL, EventRecorder
 from rollout.sandbox.controllers.manager import Key
+from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 from rollout.sandbox.store.store import NAME_CHARS, Store
 from rollout.sandbox.store.watch import Event
 
@@ -81,16 +82,21 @@ class ReplicaSetController:
         return self._write_status(rs, owned)
 
     def _claim(self, rs: Obj) -> list[Obj]:
-        """Active pods `rs` controls, adopting orphans its selector matches (ClaimPods)."""
+        """Active pods `rs` controls, adopting orphans its selector matches (ClaimPods;
+        a pod relabelled out of the selector no longer counts, though it keeps its owner)."""
         uid, namespace = rs["metadata"]["uid"], rs["metadata"]["namespace"]
+        try:
+            selector = label_selector_from_object(rs["spec"].get("selector") or {})
+        except SelectorError:  # validated on write: only an object stored before could have one
+            return []
         owned = []
-        for pod in self.store.list(POD, namespace)[0]:
-            if podfacts.is_terminating(pod):
+        for pod in self.store.list(POD, namespace, labels=selector)[0]:
+            if podfacts.is_terminating(pod) or not rs["spec"].get("selector"):
                 continue
             owner = podfacts.owner_uid(pod)
             if owner == uid:
                 owned.append(pod)
-            elif owner is None and podfacts.selects(rs, pod["metadata"].get("labels") or {}):
+            elif owner is None:
                 adopt = functools.partial(podfacts.add_owner, owner=rs)
                 owned.append(self.store.update(POD, namespace, pod["metadata"]["name"], adopt))
         return owned

@@ -31,6 +31,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # an untyped 500, as upstream sends it (reason omitted)
+            del body["reason"]
         if self.details:
             body["details"] = self.details
         return body
@@ -48,18 +50,28 @@ def _resource(plural: str, group: str) -> str:
 
 
 def not_found(plural: str, group: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{_resource(plural, group)} "{name}" not found',
-                    details=_details(plural, group, name))
+    return ApiError(
+        404,
+        "NotFound",
+        f'{_resource(plural, group)} "{name}" not found',
+        details=_details(plural, group, name),
+    )
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{_resource(plural, group)} "{name}" already exists',
-                    details=_details(plural, group, name))
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{_resource(plural, group)} "{name}" already exists',
+        details=_details(plural, group, name),
+    )
 
 
 def conflict(plural: str, group: str, name: str) -> ApiError:
-    msg = (f'Operation cannot be fulfilled on {_resource(plural, group)} "{name}": the object '
-           "has been modified; please apply your changes to the latest version and try again")
+    msg = (
+        f'Operation cannot be fulfilled on {_resource(plural, group)} "{name}": the object '
+        "has been modified; please apply your changes to the latest version and try again"
+    )
     return ApiError(409, "Conflict", msg, details=_details(plural, group, name))
 
 
@@ -71,8 +83,9 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> 
         text = "[" + ", ".join(f"{f}: {m}" for f, m in causes) + "]"
     details = _details(kind.lower() + "s", group, name)
     details["kind"] = kind
-    details["causes"] = [{"reason": "FieldValueInvalid", "message": m, "field": f}
-                         for f, m in causes]
+    details["causes"] = [
+        {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+    ]
     return ApiError(422, "Invalid", f'{what} "{name}" is invalid: {text}', details=details)
 
 

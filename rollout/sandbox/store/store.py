@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rollout.sandbox.kinds import BY_KEY, GENERATION_KINDS, Kind
-from rollout.sandbox.store import defaults, errors, patch, strategy
+from rollout.sandbox.store import defaults, errors, strategy
 from rollout.sandbox.store.selectors import FieldSelector, LabelSelector
 from rollout.sandbox.store.watch import Event, History, Watcher
 
@@ -97,7 +97,7 @@ class Store:
 
     def create(self, kind: Kind, namespace: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         """Create `obj` (201 semantics); 409 AlreadyExists, 404 for a missing namespace."""
-        obj = copy.deepcopy(obj)
+        obj = strategy.decoded(kind, copy.deepcopy(obj))
         meta = obj.setdefault("metadata", {})
         ns = self._ns(kind, namespace or meta.get("namespace", ""))
         with self.lock:
@@ -133,6 +133,7 @@ class Store:
             old = self.get(kind, namespace, name)
             if subresource == "scale":
                 return self._write_scale(kind, old, obj, dry_run)
+            obj = strategy.decoded(kind, obj)
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if not rv and not kind.builtin:
                 raise errors.invalid(
@@ -173,8 +174,8 @@ class Store:
         with self.lock:
             old = self.get(kind, namespace, name)
             base = self.scale_of(kind, old) if subresource == "scale" else old
-            new = _apply_patch(style, base, body)
-            rv = (new.get("metadata") or {}).get("resourceVersion")
+            new = strategy.patched(kind, style, base, body, scale=subresource == "scale")
+            rv = new["metadata"].get("resourceVersion")
             if rv and rv != base["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind.plural, kind.group, name)
             if subresource == "scale":
@@ -377,17 +378,6 @@ class Store:
                     new["metadata"]["ownerReferences"] = kept or None
                     strategy.drop_none(new["metadata"])
                     self._commit(BY_KEY[key], "MODIFIED", new, obj)
-
-
-def _apply_patch(style: str, base: Obj, body: Any) -> Obj:
-    try:
-        if style == "strategic":
-            return patch.strategic_merge(base, body)
-        if style == "merge":
-            return patch.merge_patch(base, body)
-        return patch.json_patch(base, body)
-    except patch.PatchError as e:
-        raise errors.ApiError(e.code, "BadRequest" if e.code == 400 else "Invalid", str(e)) from e
 
 
 def _accepted(kind: Kind) -> str:

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from rollout.sandbox.kinds import STATUS_KINDS, Kind
-from rollout.sandbox.store import errors
+from rollout.sandbox.store import errors, patch, shapes
 from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 
 Obj = dict[str, Any]
@@ -50,6 +50,58 @@ def prepare_update(kind: Kind, old: Obj, new: Obj, subresource: str | None) -> O
         meta["generation"] = old_meta["generation"] + (1 if bump else 0)
     drop_none(meta)
     return new
+
+
+def decoded(kind: Kind, obj: Obj) -> Obj:
+    """A create/update body as the typed decoder sees it: 400 for a wrongly typed field of
+    a built-in kind, 422 (schema validation) for a custom resource's."""
+    try:
+        return shapes.decoded(kind.key, obj)
+    except shapes.ShapeError as e:
+        if not kind.builtin:
+            raise _schema_invalid(kind, obj, e) from e
+        raise errors.bad_request(
+            f'{kind.kind} in version "{kind.preferred_version}" cannot be handled as a '
+            f"{kind.kind}: {e}"
+        ) from e
+
+
+def _schema_invalid(kind: Kind, obj: Obj, e: shapes.ShapeError) -> errors.ApiError:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return errors.invalid(kind.kind, kind.group, str(name or ""), [(e.field(), e.schema_message())])
+
+
+def patched(kind: Kind, style: str, base: Obj, body: Any, *, scale: bool = False) -> Obj:
+    """`base` with a strategic/merge/JSON patch applied, decoded like a body: upstream's
+    status codes for patches that do not apply (400/422, 500 for some strategic merges)
+    and 422 Invalid when the result has a wrongly typed field."""
+    try:
+        if style == "strategic":
+            new = patch.strategic_merge(base, body)
+        elif style == "merge":
+            new = patch.merge_patch(base, body)
+        else:
+            new = patch.json_patch(base, body)
+    except patch.PatchError as e:
+        raise errors.ApiError(e.code, e.reason, str(e)) from e
+    if not isinstance(new.get("metadata"), dict):
+        raise errors.invalid(
+            kind.kind,
+            kind.group,
+            base["metadata"]["name"],
+            [("metadata", "Invalid value: must be an object")],
+        )
+    if scale:
+        return new
+    try:
+        return shapes.decoded(kind.key, new)
+    except shapes.ShapeError as e:
+        if not kind.builtin:
+            raise _schema_invalid(kind, new, e) from e
+        raise errors.invalid(
+            kind.kind, kind.group, base["metadata"]["name"], [("patch", f"Invalid value: {e}")]
+        ) from e
 
 
 def _status_update(kind: Kind, old: Obj, new: Obj) -> Obj:

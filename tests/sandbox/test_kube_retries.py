@@ -1,0 +1,87 @@
+"""Cluster against a failing sandbox: 503s, cut watches, 429 Retry-After, a permanent 500."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from rollout import errors, kube
+from rollout.kube import Resource
+from rollout.sandbox import Sandbox
+from rollout.settings import FAST
+from rollout.spec import ObjectRef
+from tests.sandbox.kube_support import holder_is, later, lease, with_retry
+
+
+@pytest.fixture
+def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
+    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST) as c:
+        yield c
+
+
+# -- retries -----------------------------------------------------------------------
+
+
+def test_fifty_operations_and_a_wait_survive_503s_and_cut_watches(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
+    sandbox.faults.fail(0.1, 503)
+    sandbox.faults.cut_watches(after=0.2)
+    done = 0
+    with capture_logs() as logs:
+        for i in range(10):
+            ref = ObjectRef(namespace, f"l{i}")
+            cluster.create(Resource.LEASE, lease(ref.name), namespace=namespace)
+            cluster.patch(Resource.LEASE, ref, {"spec": {"leaseDurationSeconds": i}})
+            cluster.update(Resource.LEASE, ref, lambda o: o["spec"].update(holderIdentity="u"))
+            assert holder_is("u")(cluster.get(Resource.LEASE, ref))
+            assert cluster.delete(Resource.LEASE, ref) in (True, False)  # False: a lost reply
+            done += 5
+        cluster.create(Resource.LEASE, lease("w"), namespace=namespace)
+        ref = ObjectRef(namespace, "w")
+        later(0.7, lambda: cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "z"}}))
+        assert holder_is("z")(cluster.wait_for(Resource.LEASE, ref, holder_is("z"), timeout=5))
+    assert done == 50
+    assert cluster.list(Resource.LEASE, namespace) != []
+    failed = sum(1 for _, code in sandbox.requests.entries if code == 503)
+    assert failed >= 3
+    events = [e["event"] for e in logs]
+    # one retry per 503, plus any reset of a keep-alive connection the sandbox closed
+    assert events.count("kube.retry") >= failed
+    assert "kube.watch.resumed" in events
+
+
+def test_429_retry_after_is_honoured(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
+    sandbox.faults.fail(1.0, 429, verbs={"get"}, resources={"namespaces"}, retry_after=1, times=1)
+    started = time.monotonic()
+    ns = cluster.get(Resource.NAMESPACE, ObjectRef("", namespace))
+    assert time.monotonic() - started >= 1.0
+    assert ns["metadata"]["name"] == namespace
+    assert sandbox.requests.count(verb="get", resource="namespaces") == 2
+
+
+def test_a_permanent_500_ends_in_server_error_after_the_deadline(
+    kubeconfig: Path, namespace: str, sandbox: Sandbox
+) -> None:
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig),
+        namespace=namespace,
+        settings=with_retry(initial=0.05, maximum=0.05, deadline=0.5),
+    )
+    sandbox.faults.fail(1.0, 500, resources={"leases"})
+    started = time.monotonic()
+    with pytest.raises(errors.ServerError) as info:
+        cluster.get(Resource.LEASE, ObjectRef(namespace, "l"))
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 1.5
+    assert info.value.exit_code == 5 and info.value.code == 500
+    attempts = sandbox.requests.count(verb="get", resource="leases")
+    assert 5 <= attempts <= 12
+    assert str(info.value).startswith(f"Lease {namespace}/l: get failed (500 InternalError: ")
+    assert f"; gave up after {attempts} attempts in " in str(info.value)
