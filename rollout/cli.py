@@ -199,6 +199,76 @@ _rollout_command(
 _rollout_command("recreate", "Stop all old pods, then start the new version.", [])
 
 
+def _step_options() -> list[Callable[..., Any]]:
+    return [
+        click.option("--steps", help="Traffic shares to the new version, e.g. 10,25,50."),
+        click.option("--pause", help="At each step: a duration (2m) or 'manual' (promote)."),
+    ]
+
+
+_rollout_command(
+    "bluegreen",
+    "A second Deployment comes up; the Service swaps in one write.",
+    [
+        click.option(
+            "--preview-service", help="Service pointed at the new colour before the swap."
+        ),
+        click.option(
+            "--pre-promotion-check",
+            "pre_promotion_checks",
+            multiple=True,
+            help="Check on the new colour before the swap (same syntax as --check).",
+        ),
+        click.option(
+            "--post-promotion-check",
+            "post_promotion_checks",
+            multiple=True,
+            help="Check after the swap, while the old colour is kept up.",
+        ),
+        click.option(
+            "--auto-promote/--no-auto-promote",
+            default=None,
+            help="Swap without waiting for `rollout promote` (default: auto).",
+        ),
+        click.option("--scale-down-delay", help="Keep the old colour up this long (default 30s)."),
+    ],
+)
+_rollout_command(
+    "canary",
+    "A <name>-canary Deployment takes a share of the pods, in steps.",
+    [
+        *_step_options(),
+        click.option(
+            "--shrink-stable",
+            is_flag=True,
+            default=None,
+            help="Shrink stable as the canary grows (total pods constant).",
+        ),
+    ],
+)
+_rollout_command(
+    "istio-canary",
+    "Canary by Istio VirtualService weights, in steps.",
+    [
+        *_step_options(),
+        click.option(
+            "--virtual-service", help="VirtualService routing the host (else discovered)."
+        ),
+        click.option("--destination-rule", help="DestinationRule for the host (else discovered)."),
+        click.option(
+            "--match-header", help="Send requests with this header to the canary: NAME=VALUE."
+        ),
+        click.option("--mirror", type=int, help="Mirror this percentage of traffic to the canary."),
+        click.option(
+            "--create-routing",
+            is_flag=True,
+            default=None,
+            help="Create the VirtualService/DestinationRule if none exist (owned by rollout).",
+        ),
+    ],
+)
+
+
 @main.command("run")
 @click.option(
     "-f",
@@ -210,7 +280,7 @@ _rollout_command("recreate", "Stop all old pods, then start the new version.", [
 @rollout_options
 @global_options
 @command
-def run(filename: str, **kw: Any) -> Result:
+def run_file(filename: str, **kw: Any) -> Result:
     """Run the rollout described in a YAML file (flags override its fields)."""
     from rollout import spec as specs
 
@@ -313,8 +383,8 @@ def _ref(namespace: str, name: str) -> Any:
 def _engine(kw: dict[str, Any]) -> tuple[Engine, str]:
     """Connect to the cluster and build the engine the command needs."""
     from rollout import kube, report
-    from rollout.engine import Engine
     from rollout import settings as tunables
+    from rollout.engine import Engine
     from strategies import REGISTRY
 
     settings = tunables.from_env()
@@ -355,7 +425,8 @@ def _overrides(kw: dict[str, Any]) -> Any:
         for f in dataclasses.fields(spec.SpecOverrides)
         if kw.get(f.name) not in (None, ())
     }
-    given["checks"] = tuple(analysis.parse_check(c) for c in kw.get("checks") or ())
+    for name in ("checks", "pre_promotion_checks", "post_promotion_checks"):
+        given[name] = tuple(analysis.parse_check(c) for c in kw.get(name) or ())
     if kw.get("wait_for_lock"):
         given["wait"] = True
     return spec.SpecOverrides(**given)

@@ -173,7 +173,7 @@ def _run_stage(
     engine = Engine(
         cluster=cluster,
         settings=settings,
-        strategies={kind: cls for kind, cls in REGISTRY.items()},
+        strategies={k: cls for k, cls in REGISTRY.items()},
         metrics_for=lambda _: provider,
         reporter=reporter,
     )
@@ -240,17 +240,20 @@ def _metrics(
     )
     try:
         server.start()
+        found = " (found on PATH; --metrics counters skips it)" if source is not use else ""
         echo(
-            f"metrics: Prometheus on {server.url}, scraping the sandbox every "
+            f"metrics: Prometheus{found} on {server.url}, scraping the sandbox every "
             f"{SCRAPE_INTERVAL}; waiting for its first scrape"
         )
         server.wait_for_scrape()
+    except prometheus.PrometheusError as e:
+        server.stop()
+        raise errors.InfraError(f"Prometheus for the demo: {e}") from e
+    try:
         with metrics.PrometheusProvider(
             spec.PrometheusSpec(url=server.url), settings=Settings()
-        ) as p:
-            yield p
-    except prometheus.PrometheusError as e:
-        raise errors.InfraError(f"Prometheus for the demo: {e}") from e
+        ) as provider:
+            yield provider
     finally:
         server.stop()
 

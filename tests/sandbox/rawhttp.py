@@ -28,8 +28,14 @@ class Response:
         return str(self.json().get("reason", ""))
 
 
-def request(target: Sandbox | str, method: str, path: str, body: bytes | str | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 5.0) -> Response:
+def request(
+    target: Sandbox | str,
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> Response:
     """One request to a sandbox (or a server URL) on a fresh connection; the whole body is
     read, chunked or not."""
     url = urllib.parse.urlsplit(target if isinstance(target, str) else target.url)
@@ -46,3 +52,22 @@ def request(target: Sandbox | str, method: str, path: str, body: bytes | str | N
 def json_lines(body: bytes) -> list[Any]:
     """The JSON documents of a watch stream body, one per line."""
     return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def stream_lines(
+    target: Sandbox | str,
+    path: str,
+    count: int,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> list[Any]:
+    """The first `count` JSON lines of a (watch) stream; the connection is then dropped."""
+    url = urllib.parse.urlsplit(target if isinstance(target, str) else target.url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.read()
+        return [json.loads(resp.readline()) for _ in range(count)]
+    finally:
+        conn.close()

@@ -31,12 +31,12 @@ class Follower:
         self.watch = watch.Watch()
         self.error: client.ApiException | None = None
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, args=(list_fn, args, kwargs),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(list_fn, args, kwargs), daemon=True)
         self._thread.start()
 
-    def _run(self, list_fn: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> None:
+    def _run(
+        self, list_fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         try:
             for event in self.watch.stream(list_fn, *args, **kwargs):
                 self.events.put((time.perf_counter(), event["type"], event["raw_object"]))
@@ -91,7 +91,8 @@ def _cm(name: str, **labels: str) -> dict[str, Any]:
 
 
 def test_watch_reports_added_modified_deleted_in_order(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     stream = follow(resource_version=rv)
     core.create_namespaced_config_map(namespace, _cm("a"))
@@ -99,23 +100,30 @@ def test_watch_reports_added_modified_deleted_in_order(
     core.delete_namespaced_config_map("a", namespace)
     events = stream.until("a", "DELETED")
     assert [(t, o["metadata"]["name"]) for _, t, o in events] == [
-        ("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "a"),
+    ]
     assert events[1][2]["data"] == {"k": "w"}
     assert events[0][2]["kind"] == "ConfigMap" and events[0][2]["apiVersion"] == "v1"
 
 
 def test_watch_without_resource_version_starts_with_existing_objects(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     core.create_namespaced_config_map(namespace, _cm("old"))
     stream = follow()
     core.create_namespaced_config_map(namespace, _cm("new"))
     events = stream.until("new", "ADDED")
     assert [(t, o["metadata"]["name"]) for _, t, o in events] == [
-        ("ADDED", "old"), ("ADDED", "new")]
+        ("ADDED", "old"),
+        ("ADDED", "new"),
+    ]
 
 
 def test_watch_resumes_after_a_resource_version_without_replaying_older_events(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     made = core.create_namespaced_config_map(namespace, _cm("a"))
     core.patch_namespaced_config_map("a", namespace, {"data": {"k": "1"}})
     core.patch_namespaced_config_map("a", namespace, {"data": {"k": "2"}})
@@ -123,23 +131,29 @@ def test_watch_resumes_after_a_resource_version_without_replaying_older_events(
     stream = follow(resource_version=made.metadata.resource_version)
     events = stream.until("sentinel", "ADDED")
     assert [(t, o["metadata"]["name"], o.get("data")) for _, t, o in events] == [
-        ("MODIFIED", "a", {"k": "1"}), ("MODIFIED", "a", {"k": "2"}),
-        ("ADDED", "sentinel", {"k": "v"})]
+        ("MODIFIED", "a", {"k": "1"}),
+        ("MODIFIED", "a", {"k": "2"}),
+        ("ADDED", "sentinel", {"k": "v"}),
+    ]
 
 
 def test_watch_label_selector_turns_matching_transitions_into_added_and_deleted(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     stream = follow(resource_version=rv, label_selector="track=canary")
     core.create_namespaced_config_map(namespace, _cm("a", track="stable"))
     core.patch_namespaced_config_map("a", namespace, {"metadata": {"labels": {"track": "canary"}}})
     core.patch_namespaced_config_map("a", namespace, {"metadata": {"labels": {"track": "stable"}}})
     assert [(t, o["metadata"]["labels"]) for _, t, o in stream.until("a", "DELETED")] == [
-        ("ADDED", {"track": "canary"}), ("DELETED", {"track": "stable"})]
+        ("ADDED", {"track": "canary"}),
+        ("DELETED", {"track": "stable"}),
+    ]
 
 
 def test_watch_by_field_selector_on_name_sees_only_that_object(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     stream = follow(resource_version=rv, field_selector="metadata.name=b")
     for name in ("a", "b"):
@@ -150,7 +164,8 @@ def test_watch_by_field_selector_on_name_sees_only_that_object(
 
 
 def test_timeout_seconds_ends_the_stream_on_time(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     started = time.monotonic()
     stream = follow(resource_version=rv, timeout_seconds=1)
@@ -160,7 +175,8 @@ def test_timeout_seconds_ends_the_stream_on_time(
 
 
 def test_events_arrive_within_100ms_of_the_change(
-        core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]) -> None:
+    core: client.CoreV1Api, namespace: str, follow: Callable[..., Follower]
+) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     stream = follow(resource_version=rv)
     latencies: list[float] = []
@@ -172,8 +188,10 @@ def test_events_arrive_within_100ms_of_the_change(
             core.patch_namespaced_config_map("c", namespace, {"data": {"k": str(i)}})
         arrived, _, _ = stream.next()
         latencies.append(arrived - started)
-    print(f"watch latency over {len(latencies)} writes: p50 "
-          f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    print(
+        f"watch latency over {len(latencies)} writes: p50 "
+        f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
     assert max(latencies) < LATENCY_BUDGET
 
 
@@ -191,20 +209,23 @@ def tiny_history() -> Iterator[tuple[ApiServer, client.CoreV1Api]]:
 
 
 def test_watch_from_a_compacted_resource_version_fails_with_410_gone(
-        tiny_history: tuple[ApiServer, client.CoreV1Api]) -> None:
+    tiny_history: tuple[ApiServer, client.CoreV1Api],
+) -> None:
     _, core = tiny_history
     first = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
     for i in range(5):
         core.patch_namespaced_config_map("a", "default", {"data": {"k": str(i)}})
-    stream = Follower(core.list_namespaced_config_map, "default", resource_version=first,
-                      timeout_seconds=5)
+    stream = Follower(
+        core.list_namespaced_config_map, "default", resource_version=first, timeout_seconds=5
+    )
     assert stream.ended(timeout=3)
     assert stream.error is not None and stream.error.status == 410
     assert "Expired" in str(stream.error.reason)
 
 
 def test_too_old_resource_version_is_an_error_event_in_the_stream_like_upstream(
-        tiny_history: tuple[ApiServer, client.CoreV1Api]) -> None:
+    tiny_history: tuple[ApiServer, client.CoreV1Api],
+) -> None:
     server, core = tiny_history
     first = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
     for i in range(5):
@@ -215,18 +236,24 @@ def test_too_old_resource_version_is_an_error_event_in_the_stream_like_upstream(
     [event] = rawhttp.json_lines(resp.body)
     assert event["type"] == "ERROR"
     assert (event["object"]["kind"], event["object"]["code"], event["object"]["reason"]) == (
-        "Status", 410, "Expired")
+        "Status",
+        410,
+        "Expired",
+    )
 
 
 def test_watch_from_the_oldest_retained_resource_version_still_works(
-        tiny_history: tuple[ApiServer, client.CoreV1Api]) -> None:
+    tiny_history: tuple[ApiServer, client.CoreV1Api],
+) -> None:
     _, core = tiny_history
     for i in range(5):
         core.create_namespaced_config_map("default", _cm(f"c{i}"))
     listed = core.list_namespaced_config_map("default").metadata.resource_version
-    stream = Follower(core.list_namespaced_config_map, "default", resource_version=listed,
-                      timeout_seconds=5)
+    stream = Follower(
+        core.list_namespaced_config_map, "default", resource_version=listed, timeout_seconds=5
+    )
     core.create_namespaced_config_map("default", _cm("next"))
     assert [(t, o["metadata"]["name"]) for _, t, o in stream.until("next", "ADDED")] == [
-        ("ADDED", "next")]
+        ("ADDED", "next")
+    ]
     stream.stop()

@@ -13,6 +13,7 @@ from rollout.sandbox.prometheus import PrometheusServer
 from tests.sandbox.cli_runs import (
     FAST_ANALYSIS,
     REPO,
+    deploy_app,
     deployment,
     events,
     image,

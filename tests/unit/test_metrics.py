@@ -30,7 +30,9 @@ from rollout.spec import PrometheusSpec
 
 # Small real backoff and a short deadline: a handful of attempts, well under a second.
 SETTINGS = Settings(
-    retry=RetrySettings(initial=0.01, maximum=0.02, jitter=0.0, deadline=0.3, request_timeout=2.0)
+    metrics_retry=RetrySettings(
+        initial=0.01, maximum=0.02, jitter=0.0, deadline=0.3, request_timeout=2.0
+    )
 )
 Reply = tuple[int, Any]
 
@@ -210,7 +212,7 @@ def test_an_unreachable_server_is_a_metrics_error_after_the_retry_budget() -> No
         p.query("up")
     assert isinstance(caught.value, errors.TransientMetricsError)
     assert isinstance(caught.value.__cause__, requests.ConnectionError)
-    assert SETTINGS.retry.deadline <= time.monotonic() - started < 2
+    assert SETTINGS.metrics_retry.deadline <= time.monotonic() - started < 2
     assert sum(1 for e in logs if e["event"] == "metrics.retry") >= 2
 
 

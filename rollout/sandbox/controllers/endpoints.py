@@ -154,12 +154,12 @@ def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
             address["nodeName"] = pod["spec"]["nodeName"]
         (ready if podfacts.is_ready(pod) else not_ready).append(address)
     subsets = []
-    for ports, (ready, not_ready) in groups.items():
-        subset: Obj = {"ports": [_port_json(p) for p in ports]}
-        if ready:
-            subset["addresses"] = ready
-        if not_ready:
-            subset["notReadyAddresses"] = not_ready
+    for port_set, (ready_set, not_ready_set) in groups.items():
+        subset: Obj = {"ports": [_port_json(p) for p in port_set]}
+        if ready_set:
+            subset["addresses"] = ready_set
+        if not_ready_set:
+            subset["notReadyAddresses"] = not_ready_set
         subsets.append(subset)
     return subsets
 

@@ -31,9 +31,16 @@ NODE_IP = "172.18.0.2"
 
 
 class Behaviour(Protocol):
-    startup_delay: float
-    crash_loop: bool
-    never_ready: bool
+    """How pods of one image behave (read-only, like the config's frozen dataclass)."""
+
+    @property
+    def startup_delay(self) -> float: ...
+
+    @property
+    def crash_loop(self) -> bool: ...
+
+    @property
+    def never_ready(self) -> bool: ...
 
 
 class KubeletController:
