@@ -186,7 +186,7 @@ def engine_roll(bench: Bench) -> None:
         raise RuntimeError(f"engine rollout ended {result.outcome.value}: {result.message}")
     bench.samples["engine rollout (in-process)"].append(ended - started)
     count_requests(bench, "in-process", started, ended)
-    reaction(bench, started, ended)
+    reaction(bench, "in-process", started, ended)
 
 
 def cli_roll(bench: Bench) -> None:
@@ -202,6 +202,7 @@ def cli_roll(bench: Bench) -> None:
         raise RuntimeError(f"rollout rolling exited {proc.returncode}: {proc.stderr[-500:]}")
     bench.samples["`rollout rolling` (subprocess)"].append(ended - started)
     count_requests(bench, "CLI", started, ended)
+    reaction(bench, "CLI", started, ended)
 
 
 def count_requests(bench: Bench, label: str, start: float, end: float) -> None:
@@ -213,7 +214,7 @@ def count_requests(bench: Bench, label: str, start: float, end: float) -> None:
     tally["#rollouts"] += 1
 
 
-def reaction(bench: Bench, start: float, end: float) -> None:
+def reaction(bench: Bench, label: str, start: float, end: float) -> None:
     """Last pod Ready -> Deployment complete -> the engine's next write, for one rollout.
 
     Every record save bumps the Deployment's generation (annotations do, upstream too),
@@ -227,9 +228,9 @@ def reaction(bench: Bench, start: float, end: float) -> None:
         for t, req in bench.log.rollout_requests(done, end)
         if req.verb in WRITE_VERBS and req.resource != "leases"
     )
-    bench.samples["reaction: pod Ready -> engine write"].append(write - ready)
-    bench.samples["  pod Ready -> Deployment complete"].append(done - ready)
-    bench.samples["  Deployment complete -> engine write"].append(write - done)
+    bench.samples[f"reaction ({label}): pod Ready -> write"].append(write - ready)
+    bench.samples[f"  ({label}) pod Ready -> Deployment complete"].append(done - ready)
+    bench.samples[f"  ({label}) Deployment complete -> write"].append(write - done)
 
 
 def rollout_command() -> list[str]:
@@ -261,7 +262,7 @@ def cold_start(bench: Bench, runs: int) -> dict[str, list[float]]:
 
 
 def row(name: str, value: str, target: str = "", verdict: str = "") -> None:
-    print(f"{name:<44} {value:>16}  {target:<10} {verdict}")
+    print(f"{name:<48} {value:>12}  {target:<10} {verdict}")
 
 
 def judged(name: str, seconds: float, limit: float | None, unit: str = "s") -> None:
@@ -285,10 +286,15 @@ def report(bench: Bench, cold: dict[str, list[float]]) -> None:
     cli = med["`rollout rolling` (subprocess)"]
     judged("`rollout rolling` (subprocess)", cli, None)
     judged("  overhead (CLI - sandbox, incl. cold start)", cli - base, 0.3)
-    for name in ("reaction: pod Ready -> engine write",):
-        judged(name, med[name], 0.1, "ms")
-    for name in ("  pod Ready -> Deployment complete", "  Deployment complete -> engine write"):
-        judged(name, med[name], None, "ms")
+    for label in ("in-process", "CLI"):
+        judged(
+            f"reaction ({label}): pod Ready -> write",
+            med[f"reaction ({label}): pod Ready -> write"],
+            0.1,
+            "ms",
+        )
+        for part in ("pod Ready -> Deployment complete", "Deployment complete -> write"):
+            judged(f"  ({label}) {part}", med[f"  ({label}) {part}"], None, "ms")
     for label, tally in bench.verbs.items():
         n = tally.pop("#rollouts")
         per = {k: v / n for k, v in sorted(tally.items())}

@@ -149,6 +149,7 @@ def command(fn: Callable[..., Result | int]) -> Callable[..., None]:
                 f"error: unexpected {type(e).__name__}: {e} (--debug for a traceback)", err=True
             )
             sys.exit(5)
+        click.get_current_context().close()  # stops the live view before the last word
         if isinstance(result, int):
             sys.exit(result)
         report.print_result(result, output=output)
@@ -405,6 +406,7 @@ def _engine(kw: dict[str, Any]) -> tuple[Engine, str]:
         reporter=reporter,
         interactive=sys.stdin.isatty(),
     )
+    click.get_current_context().call_on_close(engine.close)
     return engine, cluster.namespace
 
 

@@ -24,6 +24,7 @@ from rollout.state import Phase, Request, RolloutRecord, StepRecord
 from strategies.base import Context, Step, Strategy
 
 log = structlog.get_logger(__name__)
+ABORT_WATCH_SECONDS = 5.0
 
 
 @dataclass
@@ -37,6 +38,18 @@ class Engine:
     clock: analysis.Clock = field(default_factory=analysis.SystemClock)
     reporter: Reporter = field(default_factory=Reporter)
     interactive: bool = False  # wait at manual pauses instead of exiting 4
+    _providers: dict[PrometheusSpec, metrics.MetricProvider] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def close(self) -> None:
+        """Stop the progress display and close metric providers (end of a command)."""
+        self.reporter.close()
+        for provider in self._providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+        self._providers.clear()
 
     # -- commands -----------------------------------------------------------
 
@@ -336,23 +349,25 @@ class Engine:
         return self.strategies[spec.strategy](ctx)
 
     def _provider(self, spec: RolloutSpec) -> metrics.MetricProvider | None:
-        """The metric provider for a spec with checks (None without checks)."""
+        """The metric provider for a spec with checks (None without checks), one per
+        Prometheus configuration."""
         checks = spec.analysis.checks or spec.pre_promotion_checks or spec.post_promotion_checks
         if not checks or self.metrics_for is None:
             return None
-        return self.metrics_for(spec.prometheus)
+        if spec.prometheus not in self._providers:
+            self._providers[spec.prometheus] = self.metrics_for(spec.prometheus)
+        return self._providers[spec.prometheus]
 
     def _save(
         self, record: RolloutRecord, reason: str = "", message: str = "", warning: bool = False
     ) -> None:
         record.updated = state.now_iso()
         text = record.to_annotation()
-        d = self.cluster.update(
+        # one merge patch of our own annotation: no read, no conflict with other writers
+        d = self.cluster.patch(
             kube.Resource.DEPLOYMENT,
             record.spec.target,
-            lambda o: (
-                o["metadata"].setdefault("annotations", {}).__setitem__(state.ANNOTATION, text)
-            ),
+            {"metadata": {"annotations": {state.ANNOTATION: text}}},
         )
         if reason:
             self.cluster.record_event(d, reason=reason, message=message, warning=warning)
@@ -381,7 +396,8 @@ class Engine:
                             done.is_set()
                             or (o is not None and state.read_request(o) is Request.ABORT)
                         ),
-                        timeout=self.settings.watch_timeout,
+                        # short watches, so the thread ends soon after the rollout does
+                        timeout=min(self.settings.watch_timeout, ABORT_WATCH_SECONDS),
                         describe="abort request",
                     )
                 except errors.WaitTimeout:

@@ -62,6 +62,20 @@ class Reporter:
     def measurement(self, m: analysis.Measurement) -> None:
         """One analysis measurement was taken."""
 
+    def close(self) -> None:
+        """The command is over (stop any live display)."""
+
+
+class _Stderr:
+    """Writes to whatever `sys.stderr` is at write time (rich's live view swaps it, so log
+    lines print above the table instead of being overwritten)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
 
 def configure_logging(*, log_format: str, verbose: int, stream: IO[str] | None = None) -> None:
     """structlog to stderr: `text` (key=value) or `json` lines; -v shows debug."""
@@ -79,7 +93,7 @@ def configure_logging(*, log_format: str, verbose: int, stream: IO[str] | None =
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
@@ -105,7 +119,7 @@ class LogReporter(Reporter):
                     )
 
     def measurement(self, m: analysis.Measurement) -> None:
-        self.log.info("analysis.measured", check=m.check, value=m.value, outcome=m.outcome.value)
+        """Nothing: analysis already logs `analysis.measured` with the range."""
 
 
 class LiveReporter(Reporter):
@@ -116,29 +130,34 @@ class LiveReporter(Reporter):
         from rich.live import Live
 
         self.console = Console(file=stream or sys.stderr)
-        self.live = Live(console=self.console, refresh_per_second=8, transient=False)
         self.started = time.monotonic()
         self.latest: dict[str, analysis.Measurement] = {}
         self.record: RolloutRecord | None = None
+        self.live = Live(
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+            get_renderable=self._render,
+            redirect_stderr=True,
+        )
         self.live.start()
 
     def update(self, record: RolloutRecord) -> None:
-        self.record = record
-        self.live.update(self._render())
+        self.record = record  # the live view re-renders (and ticks the clock) by itself
 
     def measurement(self, m: analysis.Measurement) -> None:
         self.latest[m.check] = m
-        if self.record is not None:
-            self.live.update(self._render())
 
     def close(self) -> None:
         self.live.stop()
 
     def _render(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         record = self.record
-        assert record is not None
+        if record is None:
+            return Text(f"preparing... {time.monotonic() - self.started:.0f}s")
         elapsed = time.monotonic() - self.started
         table = Table(
             title=f"{record.strategy.value} {record.spec.target} -> "

@@ -113,11 +113,11 @@ def test_watch_without_resource_version_starts_with_existing_objects(
 ) -> None:
     core.create_namespaced_config_map(namespace, _cm("old"))
     stream = follow()
+    _, type_, obj = stream.next()
+    assert (type_, obj["metadata"]["name"]) == ("ADDED", "old")
     core.create_namespaced_config_map(namespace, _cm("new"))
-    events = stream.until("new", "ADDED")
-    assert [(t, o["metadata"]["name"]) for _, t, o in events] == [
-        ("ADDED", "old"),
-        ("ADDED", "new"),
+    assert [(t, o["metadata"]["name"]) for _, t, o in stream.until("new", "ADDED")] == [
+        ("ADDED", "new")
     ]
 
 
@@ -179,14 +179,14 @@ def test_events_arrive_within_100ms_of_the_change(
 ) -> None:
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     stream = follow(resource_version=rv)
+    core.create_namespaced_config_map(namespace, _cm("c"))
+    stream.next()  # the stream is up: measure changes from here on
     latencies: list[float] = []
-    for i in range(20):
+    for i in range(30):
         started = time.perf_counter()
-        if i == 0:
-            core.create_namespaced_config_map(namespace, _cm("c"))
-        else:
-            core.patch_namespaced_config_map("c", namespace, {"data": {"k": str(i)}})
-        arrived, _, _ = stream.next()
+        core.patch_namespaced_config_map("c", namespace, {"data": {"k": str(i)}})
+        arrived, _, obj = stream.next()
+        assert obj["data"] == {"k": str(i)}
         latencies.append(arrived - started)
     print(
         f"watch latency over {len(latencies)} writes: p50 "
@@ -242,18 +242,27 @@ def test_too_old_resource_version_is_an_error_event_in_the_stream_like_upstream(
     )
 
 
-def test_watch_from_the_oldest_retained_resource_version_still_works(
+def test_watch_resumes_from_the_oldest_retained_event_and_not_one_before(
     tiny_history: tuple[ApiServer, client.CoreV1Api],
 ) -> None:
     _, core = tiny_history
     for i in range(5):
         core.create_namespaced_config_map("default", _cm(f"c{i}"))
-    listed = core.list_namespaced_config_map("default").metadata.resource_version
-    stream = Follower(
-        core.list_namespaced_config_map, "default", resource_version=listed, timeout_seconds=5
+    latest = int(core.list_namespaced_config_map("default").metadata.resource_version)
+    resumed = Follower(
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=str(latest - 3),
+        timeout_seconds=5,
     )
-    core.create_namespaced_config_map("default", _cm("next"))
-    assert [(t, o["metadata"]["name"]) for _, t, o in stream.until("next", "ADDED")] == [
-        ("ADDED", "next")
-    ]
-    stream.stop()
+    names = [resumed.next()[2]["metadata"]["name"] for _ in range(3)]
+    assert names == ["c2", "c3", "c4"]  # the three events the history still holds
+    resumed.stop()
+    too_old = Follower(
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=str(latest - 4),
+        timeout_seconds=5,
+    )
+    assert too_old.ended(timeout=3)
+    assert too_old.error is not None and too_old.error.status == 410
