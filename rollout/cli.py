@@ -113,6 +113,12 @@ def rollout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Wait for another rollout of this Deployment to finish.",
         ),
+        click.option(
+            "--wait-at-pause",
+            is_flag=True,
+            help="At a manual pause, wait for `rollout promote`/`abort` even without a TTY "
+            "(default there: exit 4).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -404,7 +410,7 @@ def _engine(kw: dict[str, Any]) -> tuple[Engine, str]:
         strategies=dict(REGISTRY),
         metrics_for=functools.partial(_provider, settings=settings),
         reporter=reporter,
-        interactive=sys.stdin.isatty(),
+        interactive=sys.stdin.isatty() or bool(kw.get("wait_at_pause")),
     )
     click.get_current_context().call_on_close(engine.close)
     return engine, cluster.namespace

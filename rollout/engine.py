@@ -289,6 +289,11 @@ class Engine:
     def _roll_back(
         self, strategy: Strategy, record: RolloutRecord, end: Phase, reason: str
     ) -> Result:
+        with _no_interrupts():  # traffic first: before the record and events are written
+            try:
+                strategy.shift_to_stable()
+            except errors.RolloutError as e:  # rollback() tries again
+                log.warning("rollback.shift_failed", error=str(e))
         if record.phase is not Phase.ABORTING:
             record.move_to(Phase.ABORTING, reason)
         self._save(record, "RolloutRollingBack", reason, warning=True)

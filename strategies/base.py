@@ -6,13 +6,14 @@ gates, and a way back to stable. Gates come from here (readiness) and from
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rollout import analysis, deployments, errors, kube, metrics
 from rollout.settings import Settings
-from rollout.spec import ObjectRef, RolloutSpec, StrategyKind
+from rollout.spec import Check, ObjectRef, RolloutSpec, StrategyKind
 from rollout.state import RolloutRecord
 
 Gate = Callable[[], analysis.Verdict]
@@ -80,6 +81,10 @@ class Strategy(abc.ABC):
     def rollback(self) -> None:
         """Put the stable version back in full and wait for it; idempotent."""
 
+    def shift_to_stable(self) -> None:  # noqa: B027 - optional hook
+        """On the way back, before the record is written: send all traffic to stable in
+        one write (weights 100/0, selector swap-back) if the strategy can; idempotent."""
+
     def complete(self) -> None:  # noqa: B027 - optional hook
         """After the last step passed: tidy up (idempotent)."""
 
@@ -116,12 +121,20 @@ class Strategy(abc.ABC):
 
         return gate
 
-    def analysis_gate(self, variables: Callable[[], analysis.Variables]) -> Gate:
-        """Runs the spec's checks against the new version's pods (variables read late,
-        when the gate runs, so they name pods that exist by then)."""
+    def analysis_gate(
+        self,
+        variables: Callable[[], analysis.Variables],
+        *,
+        checks: tuple[Check, ...] | None = None,
+    ) -> Gate:
+        """Runs the spec's checks (or `checks` instead) against the new version's pods
+        (variables read late, when the gate runs, so they name pods that exist by then)."""
+        spec = self.spec.analysis
+        if checks is not None:
+            spec = dataclasses.replace(spec, checks=checks)
 
         def gate() -> analysis.Verdict:
-            if not self.spec.analysis.checks:
+            if not spec.checks:
                 return analysis.passed("no checks")
             if self.ctx.provider is None:
                 raise errors.SpecError(
@@ -129,7 +142,7 @@ class Strategy(abc.ABC):
                 )
             return analysis.run_analysis(
                 self.ctx.provider,
-                self.spec.analysis,
+                spec,
                 variables(),
                 clock=self.ctx.clock,
                 on_measurement=self.ctx.on_measurement,

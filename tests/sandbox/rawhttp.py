@@ -20,6 +20,7 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
+        """The body parsed as JSON."""
         return json.loads(self.body)
 
     @property

@@ -31,6 +31,7 @@ class Case:
     def call(
         self, api_client: client.ApiClient, verb: str, *args: Any, suffix: str = "", **kw: Any
     ) -> Any:
+        """Call `<verb>_[namespaced_]<snake><suffix>` on this kind's API."""
         scope = "namespaced_" if self.namespaced else ""
         method = getattr(self.api(api_client), f"{verb}_{scope}{self.snake}{suffix}")
         return method(*args, **kw)

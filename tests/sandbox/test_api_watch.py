@@ -49,6 +49,7 @@ class Follower:
             self.events.put(None)  # the stream ended
 
     def next(self, timeout: float = 2.0) -> Event:
+        """The next event (fails if the stream ended first)."""
         item = self.events.get(timeout=timeout)
         assert item is not None, f"stream ended early ({self.error})"
         return item
@@ -66,6 +67,7 @@ class Follower:
         return not self._thread.is_alive()
 
     def stop(self) -> None:
+        """End the stream from the client side."""
         self._stopping = True
         self.watch.stop()
 
@@ -76,6 +78,7 @@ def follow(core: client.CoreV1Api, namespace: str) -> Iterator[Callable[..., Fol
     followers: list[Follower] = []
 
     def start(**kwargs: Any) -> Follower:
+        """Follow config maps of the namespace with these watch arguments."""
         kwargs.setdefault("timeout_seconds", 10)
         follower = Follower(core.list_namespaced_config_map, namespace, **kwargs)
         followers.append(follower)

@@ -122,6 +122,7 @@ class Lines:
             self.lines.put(line.rstrip("\n"))
 
     def until(self, predicate: Any, timeout: float = 10) -> list[str]:
+        """Lines up to and including the first one `predicate` accepts."""
         seen: list[str] = []
         while not seen or not predicate(seen[-1]):
             seen.append(self.lines.get(timeout=timeout))
@@ -134,6 +135,7 @@ def watching(kubeconfig: Path, kubectl: Kubectl) -> Iterator[Any]:
     started: list[Lines] = []
 
     def start(*args: str) -> Lines:
+        """Run `kubectl <args>` in the background."""
         proc = subprocess.Popen(
             ["kubectl", f"--kubeconfig={kubeconfig}", *args],
             stdout=subprocess.PIPE,
@@ -236,3 +238,22 @@ def test_partial_object_metadata_list_is_served_for_metadata_clients(
     assert listed["kind"] == "PartialObjectMetadataList"
     assert [i["metadata"]["name"] for i in listed["items"]] == ["a"]
     assert "data" not in listed["items"][0]
+
+
+def test_kubectl_imperative_creates_sent_as_protobuf_are_accepted(
+    kubectl: Kubectl, apps: client.AppsV1Api, core: client.CoreV1Api
+) -> None:
+    """`kubectl create <kind>` sends protobuf bodies; the sandbox decodes them."""
+    kubectl("create", "namespace", "imperative")
+    ns = ("-n", "imperative")
+    kubectl("create", "deployment", "web", "--image=app:v1", "--port=8080", "--replicas=0", *ns)
+    kubectl("create", "configmap", "cm", "--from-literal=a=b", *ns)
+    kubectl("create", "secret", "generic", "s", "--from-literal=a=b", *ns)
+    kubectl("create", "service", "nodeport", "svc", "--tcp=80:8080", "--node-port=30080", *ns)
+    web = apps.read_namespaced_deployment("web", "imperative")
+    assert web.spec.replicas == 0
+    assert web.spec.template.spec.containers[0].ports[0].container_port == 8080
+    assert core.read_namespaced_config_map("cm", "imperative").data == {"a": "b"}
+    assert core.read_namespaced_secret("s", "imperative").data == {"a": "Yg=="}
+    port = core.read_namespaced_service("svc", "imperative").spec.ports[0]
+    assert (port.port, port.target_port, port.node_port) == (80, 8080, 30080)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from rollout.sandbox.api import negotiate, routes
+from rollout.sandbox.api import negotiate, protobuf, routes
 from rollout.sandbox.store import errors
 from rollout.sandbox.store.selectors import (
     FieldSelector,
@@ -89,8 +89,11 @@ def check_dry_run(query: Query, verb_name: str) -> None:
 
 
 def decode(body: bytes, content_type: str | None = None) -> Any:
-    """A JSON (or, by Content-Type, YAML) request body; 400 when it does not parse."""
+    """A JSON (or, by Content-Type, YAML or protobuf) request body; 400 when it does not
+    parse."""
     fmt = negotiate.body_format(content_type)
+    if fmt == "protobuf":
+        return protobuf.decode(body)
     try:
         if fmt == "yaml":
             return yaml.safe_load(body.decode()) if body else None

@@ -8,6 +8,7 @@ request. No object semantics live here; they are in `store/`.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -33,6 +34,15 @@ INJECTED_REASONS = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server; a client hanging up mid-response is normal, not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class ApiServer:
     """A ThreadingHTTPServer on 127.0.0.1 serving the store."""
 
@@ -48,7 +58,7 @@ class ApiServer:
         handler = type("BoundHandler", (Handler,), {"app": self})
         self.store, self.faults, self.requests = store, faults, requests
         self.metrics = metrics
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -213,6 +223,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")  # so clients never reuse a finished stream
         self.end_headers()
         self.close_connection = True
         try:

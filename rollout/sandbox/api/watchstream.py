@@ -55,6 +55,7 @@ class Encoder:
         self._headers = True
 
     def encode(self, type_: str, obj: Obj) -> bytes:
+        """One watch event line; a Table carries its columns only the first time."""
         out = verbs.versioned(obj, self.route)
         if self.target.shape is negotiate.As.TABLE:
             out = tables.table(

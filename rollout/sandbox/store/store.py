@@ -28,7 +28,6 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
-    "application/apply-patch+yaml": "apply",
 }
 
 
@@ -164,7 +163,7 @@ class Store:
     ) -> Obj:
         """PATCH with one of the three patch types; 415 for strategic merge on custom kinds."""
         style = PATCH_TYPES.get(content_type.split(";")[0].strip())
-        if style is None or style == "apply" or (style == "strategic" and not kind.builtin):
+        if style is None or (style == "strategic" and not kind.builtin):
             raise errors.ApiError(
                 415,
                 "UnsupportedMediaType",
@@ -384,4 +383,4 @@ def _accepted(kind: Kind) -> str:
     types = ["application/json-patch+json", "application/merge-patch+json"]
     if kind.builtin:
         types.append("application/strategic-merge-patch+json")
-    return ", ".join([*types, "application/apply-patch+yaml"])
+    return ", ".join(types)
