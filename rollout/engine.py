@@ -201,7 +201,7 @@ class Engine:
                     first()
                 steps = strategy.steps()
                 while record.step < len(steps):
-                    result = self._run_step(strategy, record, steps[record.step])
+                    result = self._run_step(strategy, record, steps[record.step], aborted)
                     if result is not None:
                         return result
                 record.move_to(Phase.PROMOTING)
@@ -218,7 +218,9 @@ class Engine:
                 self._save(record, "RolloutInterrupted", record.message, warning=True)
                 return Result(Outcome.LEFT, record.spec.target, record.message, record)
 
-    def _run_step(self, strategy: Strategy, record: RolloutRecord, step: Step) -> Result | None:
+    def _run_step(
+        self, strategy: Strategy, record: RolloutRecord, step: Step, aborted: threading.Event
+    ) -> Result | None:
         rec = record.steps[record.step]
         if rec.outcome != "passed":
             if record.phase is Phase.PAUSED:
@@ -243,16 +245,16 @@ class Engine:
                 log.info("gate.passed", step=step.name, message=verdict.message)
             rec.outcome, rec.finished = "passed", state.now_iso()
         if step.pause and record.step < len(record.steps) - 1:
-            paused = self._pause(record, step)
+            paused = self._pause(record, step, aborted)
             if paused is not None:
                 return paused
         record.step += 1
         self._save(record)
         return None
 
-    def _pause(self, record: RolloutRecord, step: Step) -> Result | None:
+    def _pause(self, record: RolloutRecord, step: Step, aborted: threading.Event) -> Result | None:
         d = self.cluster.get(kube.Resource.DEPLOYMENT, record.spec.target)
-        request = state.read_request(d)
+        request = _promotion(d)
         if request is Request.NONE:
             if record.phase is not Phase.PAUSED:
                 record.move_to(Phase.PAUSED, f"paused after {step.name}")
@@ -271,13 +273,16 @@ class Engine:
                     self.cluster.wait_for(
                         kube.Resource.DEPLOYMENT,
                         record.spec.target,
+                        # any request wakes us: an abort must not wait out the pause
                         lambda o: o is not None and state.read_request(o) is not Request.NONE,
                         timeout=1e9 if manual else step.pause,
                         describe="promotion",
                     )
                     or d
                 )
-            request = state.read_request(d)
+            if state.read_request(d) is Request.ABORT:
+                _interrupt_once(aborted)  # the watcher's job; KeyboardInterrupt at our next call
+            request = _promotion(d)
         if request is not Request.NONE:
             self._clear_request(record.spec.target)
         if request is Request.PROMOTE_FULL:
@@ -412,8 +417,7 @@ class Engine:
                     done.wait(self.settings.lease_renew)
                     continue
                 if not done.is_set():
-                    aborted.set()
-                    _thread.interrupt_main()
+                    _interrupt_once(aborted)
                     return
 
         watcher = threading.Thread(target=watch, name="rollout-abort-watch", daemon=True)
@@ -425,6 +429,18 @@ class Engine:
             _install(signal.SIGTERM, previous)
             if aborted.is_set():
                 self._clear_request(target)
+
+
+_ABORT_CLAIM = threading.Lock()
+
+
+def _interrupt_once(aborted: threading.Event) -> None:
+    """Set `aborted` and interrupt the main thread, once: the abort watcher and a pause
+    (whose watch the interrupt cannot break) may both see the same abort request."""
+    with _ABORT_CLAIM:
+        if not aborted.is_set():
+            aborted.set()
+            _thread.interrupt_main()
 
 
 def _install(signum: int, handler: Callable[..., object] | int | None) -> object:
@@ -458,6 +474,12 @@ def _validate_checks(spec: RolloutSpec) -> None:
     )
     for checks in (spec.analysis.checks, spec.pre_promotion_checks, spec.post_promotion_checks):
         analysis.render_queries(dataclasses.replace(spec.analysis, checks=checks), sample)
+
+
+def _promotion(d: kube.Object) -> Request:
+    """The promote request left on `d`, else NONE (an abort is the abort watcher's)."""
+    request = state.read_request(d)
+    return request if request in (Request.PROMOTE, Request.PROMOTE_FULL) else Request.NONE
 
 
 def _is_finished(d: kube.Object) -> bool:

@@ -26,6 +26,7 @@ _NAME_MAX = 255
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL.pattern}(?:\.{_DNS_LABEL.pattern})*")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110 token
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"}  # not in field values
 
 _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|h|m|s))+")
@@ -244,6 +245,8 @@ def header_match(text: str) -> tuple[str, str]:
         raise ValueError(f'invalid header name "{name}"')
     if not value:
         raise ValueError("header value must not be empty")
+    if any(c in _CONTROL for c in value):
+        raise ValueError("header value must not contain control characters (newline, ...)")
     return name.lower(), value
 
 

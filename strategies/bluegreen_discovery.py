@@ -53,15 +53,20 @@ def resolve(cluster: kube.Cluster, spec: RolloutSpec, d: Object) -> bg.Layout:
 def active_service(cluster: kube.Cluster, spec: RolloutSpec, d: Object) -> Object:
     """The one Service (not the preview, not rollout's own) selecting the target's pods."""
     labels = bg.pod_labels(d)
-    found = [
+    selecting = [
         s
         for s in cluster.list(kube.Resource.SERVICE, spec.target.namespace)
-        if s["metadata"]["name"] != spec.preview_service
-        and (s["metadata"].get("labels") or {}).get(bg.MANAGED_BY) != "rollout"
+        if (s["metadata"].get("labels") or {}).get(bg.MANAGED_BY) != "rollout"
         and bg.is_subset(bg.base_selector((s.get("spec") or {}).get("selector")), labels)
     ]
+    found = [s for s in selecting if s["metadata"]["name"] != spec.preview_service]
     if len(found) == 1:
         return found[0]
+    if not found and selecting:
+        raise errors.SpecError(
+            f'--preview-service "{spec.preview_service}": that is the active Service '
+            f"(it selects Deployment {spec.target}); name another one"
+        )
     where = f"Deployment {spec.target} (pods labelled {bg.label_query(labels)})"
     if not found:
         raise errors.PreconditionError(
@@ -132,10 +137,6 @@ def preview_plan(
     name = spec.preview_service
     if name is None:
         return None, None
-    if name == service["metadata"]["name"]:
-        raise errors.SpecError(
-            f'--preview-service "{name}": that is the active Service; name another one'
-        )
     found = cluster.find(kube.Resource.SERVICE, ObjectRef(spec.target.namespace, name))
     if found is None:
         return name, None

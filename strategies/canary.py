@@ -176,15 +176,19 @@ class CanaryStrategy(Strategy):
                 timeout=min(SETTLE, self.spec.timeout),
                 also_new=(rs + "-",),
             )
-            return analysis.passed(self._note(100, share))
+            return analysis.passed(self._note(100, share, "new-version"))
 
         return gate
 
-    def _note(self, weight: int, share: workload.Share) -> str:
+    def _note(self, weight: int, share: workload.Share, side: str = "canary") -> str:
         """Record the achieved share on the current step; the line for logs and status."""
         rec = self.record.steps[self.record.step]
         rec.achieved = None if share.percent is None else round(share.percent, 1)
-        rec.message = f"requested {weight}%, achieved {share}"
+        seen = "nothing" if share.percent is None else f"{share.percent:.1f}%"
+        rec.message = (
+            f"requested {weight}%, achieved {seen}: {share.new} {side} + {share.old} stable "
+            "ready endpoints"
+        )
         if rec.achieved is not None and abs(rec.achieved - weight) > 0.5:
             log.warning("weights.inexact", requested=weight, achieved=rec.achieved)
         return rec.message

@@ -110,14 +110,15 @@ class IstioRouter:
                 return
             spec["http"] = self._with(http, weights, match_header, mirror)
 
-        if self._find(VS) is None:
+        try:
+            self._update(VS, split)
+        except errors.NotFound:
             if to_stable:
-                return
+                return  # no VirtualService (created routing not there yet): nothing to move
             raise errors.PreconditionError(
-                f"VirtualService {self._ref(self.saved['virtualService'])} not found; "
+                f"VirtualService {self._ref(self._name(VS))} not found; "
                 "`rollout abort` to restore routing"
-            )
-        self._update(VS, split)
+            ) from None
         log.info(
             "weights.set",
             stable=weights.stable,
@@ -143,18 +144,24 @@ class IstioRouter:
             return  # prepare never ran: nothing was changed
         if self.saved["createdVirtualService"]:
             self._delete_ours(VS)
-        elif self._find(VS) is not None:
+        else:
+            route = self.saved["route"]
             self._update(
                 VS,
                 lambda spec: spec.__setitem__(
-                    "http", shapes.restored(spec.get("http") or [], self.saved["route"])
+                    "http", shapes.restored(spec.get("http") or [], route)
                 ),
+                missing_ok=True,
             )
         if self.saved["createdDestinationRule"]:
             self._delete_ours(DR)
-        elif self._find(DR) is not None:
+        else:
             original = self.saved["subsets"]
-            self._update(DR, lambda spec: _replace(spec, shapes.restored_subsets(spec, original)))
+            self._update(
+                DR,
+                lambda spec: _replace(spec, shapes.restored_subsets(spec, original)),
+                missing_ok=True,
+            )
         log.info("routing.restored", virtual_service=self.saved["virtualService"])
 
     # -- discovery -------------------------------------------------------------------
@@ -292,10 +299,21 @@ class IstioRouter:
     def _find(self, res: kube.Resource) -> kube.Object | None:
         return self.cluster.find(res, self._ref(self._name(res)))
 
-    def _update(self, res: kube.Resource, mutate: Callable[[dict[str, Any]], None]) -> None:
-        self.cluster.update(
-            res, self._ref(self._name(res)), lambda obj: mutate(obj.setdefault("spec", {}))
-        )
+    def _update(
+        self,
+        res: kube.Resource,
+        mutate: Callable[[dict[str, Any]], None],
+        *,
+        missing_ok: bool = False,
+    ) -> None:
+        """GET, mutate the spec, PUT if it changed (re-applied after a 409)."""
+        try:
+            self.cluster.update(
+                res, self._ref(self._name(res)), lambda obj: mutate(obj.setdefault("spec", {}))
+            )
+        except errors.NotFound:
+            if not missing_ok:
+                raise
 
     def _create(self, res: kube.Resource, spec: dict[str, Any]) -> None:
         owner = f"Deployment/{self.routing.stable.name}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import collections
 import random
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
@@ -19,7 +21,7 @@ class Request:
     """One API request as the sandbox classified it."""
 
     verb: str  # get, list, watch, create, update, patch, delete, deletecollection
-    resource: str  # plural, with /subresource when there is one (e.g. deployments/scale)
+    resource: str  # plural (+ "/subresource", e.g. deployments/scale), or a non-resource path
     namespace: str
     name: str
     user_agent: str
@@ -137,21 +139,44 @@ class Faults:
         return Decision(latency, code, retry_after)
 
 
+class _Answered(NamedTuple):
+    request: Request
+    code: int
+
+
+class Entry(_Answered):
+    """One logged request: unpacks as `(request, code)`, and `at` is when it was recorded
+    (`time.monotonic()`), so a test or benchmark can time reactions from the log."""
+
+    at: float
+
+    def __new__(cls, request: Request, code: int, at: float) -> Entry:
+        entry = super().__new__(cls, request, code)
+        entry.at = at
+        return entry
+
+    def __getnewargs__(self) -> tuple[Request, int, float]:  # type: ignore[override]
+        return self.request, self.code, self.at
+
+
 class RequestLog:
     """Every request the API served (or failed), countable by verb/resource/user agent.
 
     Counts are exact over the log's whole life; `entries` keeps only the most recent
-    `keep` requests (with their status codes) so a long-running sandbox stays bounded.
+    `keep` requests (with their status codes and times) so a long-running sandbox stays
+    bounded. Non-resource requests (`/version`, `/api`, ...) are logged with their path
+    as the resource.
     """
 
     def __init__(self, keep: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self.entries: collections.deque[tuple[Request, int]] = collections.deque(maxlen=keep)
+        self.entries: collections.deque[Entry] = collections.deque(maxlen=keep)
         self._totals: collections.Counter[tuple[str, str, str, bool, int]] = collections.Counter()
 
     def record(self, req: Request, code: int) -> None:
+        """Log one answered request, stamped with `time.monotonic()`."""
         with self._lock:
-            self.entries.append((req, code))
+            self.entries.append(Entry(req, code, time.monotonic()))
             self._totals[(req.verb, req.resource, req.user_agent, req.dry_run, code)] += 1
 
     def clear(self) -> None:

@@ -60,10 +60,12 @@ KINDS: tuple[Kind, ...] = (
     Kind("coordination.k8s.io", ("v1",), "Lease", "leases", "lease"),
     Kind("autoscaling", ("v2",), "HorizontalPodAutoscaler", "horizontalpodautoscalers",
          "horizontalpodautoscaler", ("hpa",), subresources=("status",), categories=("all",)),
+    # Istio's CRDs declare the status subresource (where istiod writes validationMessages).
     Kind("networking.istio.io", ("v1", "v1beta1"), "VirtualService", "virtualservices",
-         "virtualservice", ("vs",), builtin=False, categories=("istio-io", "networking-istio-io")),
+         "virtualservice", ("vs",), subresources=("status",), builtin=False,
+         categories=("istio-io", "networking-istio-io")),
     Kind("networking.istio.io", ("v1", "v1beta1"), "DestinationRule", "destinationrules",
-         "destinationrule", ("dr",), builtin=False,
+         "destinationrule", ("dr",), subresources=("status",), builtin=False,
          categories=("istio-io", "networking-istio-io")),
 )
 # fmt: on

@@ -22,7 +22,7 @@ from rollout.sandbox.controllers.kubelet import KubeletController
 from rollout.sandbox.controllers.manager import Manager
 from rollout.sandbox.controllers.replicaset import ReplicaSetController
 from rollout.sandbox.faults import Faults, RequestLog
-from rollout.sandbox.store.store import Store
+from rollout.sandbox.store.store import HISTORY, Store
 from rollout.sandbox.traffic.feed import TrafficFeed
 from rollout.sandbox.traffic.model import TrafficModel
 
@@ -40,10 +40,12 @@ class Sandbox:
         port: int = 0,
         seed: int = 0,
         traffic_interval: float = 0.1,
+        history: int = HISTORY,
     ) -> None:
+        """`history`: how many store events a watch can resume from (older: 410 Gone)."""
         self.config = config or SandboxConfig.default()
         self.clock = Clock(self.config.speed)
-        self.store = Store(seed=seed)
+        self.store = Store(history=history, seed=seed)
         self.faults = Faults(seed=seed)
         self.requests = RequestLog()
         self.manager = Manager(

@@ -10,11 +10,13 @@ example ServiceAccount (examples/manifests/rbac.yaml), so the Role is exercised 
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 
@@ -26,6 +28,7 @@ MANIFESTS = EXAMPLES / "manifests"
 KUBECONFIG_ENV = "ROLLOUT_E2E_KUBECONFIG"
 PROMETHEUS_ENV = "ROLLOUT_E2E_PROMETHEUS_URL"
 DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"  # where examples/kind/up.sh publishes it
+REQUIRE_ENV = "ROLLOUT_E2E_REQUIRE"  # "1": a missing cluster or Istio fails, never skips
 SERVICE_ACCOUNT = "rollout"
 Obj = dict[str, Any]
 
@@ -37,17 +40,25 @@ class Timing:
     analysis: tuple[str, ...]
     ready_timeout: float  # the app's pods becoming ready after kubectl create
     run_timeout: float  # one `rollout` invocation
+    parallel: int  # scenarios running at once
 
 
+# The sandbox's pods see a few dozen requests per gate, so one unlucky 5xx of the healthy
+# v2 (0.1%) would put it under the examples' 99%; 95% still fails v3 (~80%) every time.
 SANDBOX_TIMING = Timing(
-    ("--interval", "1s", "--count", "2", "--initial-delay", "3s", "--timeout", "60s"),
+    ("--interval", "1s", "--count", "2", "--initial-delay", "3s", "--failure-limit", "0",
+     "--check", "success-rate>=95", "--check", "latency-p99<=300ms", "--timeout", "60s"),
     ready_timeout=30,
-    run_timeout=90,
+    run_timeout=120,
+    parallel=16,
 )
+# A real cluster: Prometheus scrapes every 5 s (examples/kind/prometheus.yaml); the
+# examples' own checks. Few at once, so a kind node has room for every namespace's pods.
 REAL_TIMING = Timing(
-    ("--interval", "10s", "--count", "3", "--initial-delay", "20s", "--timeout", "4m"),
+    ("--interval", "10s", "--count", "3", "--initial-delay", "30s", "--timeout", "4m"),
     ready_timeout=300,
-    run_timeout=1200,
+    run_timeout=1500,
+    parallel=int(os.environ.get("ROLLOUT_E2E_PARALLEL", "3")),
 )
 
 
@@ -118,6 +129,13 @@ class E2ECluster:
         path.write_text(yaml.safe_dump(doc))
         path.chmod(0o600)
         return path
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with `reason`, or fail with it where ROLLOUT_E2E_REQUIRE=1 (the kind CI job)."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)")
+    pytest.skip(reason)
 
 
 def rbac_documents(namespace: str) -> list[Obj]:

@@ -2,15 +2,16 @@
 
 `cluster` runs every test twice: on the sandbox with a real Prometheus scraping it (the
 default; never skipped) and on the real cluster named by ROLLOUT_E2E_KUBECONFIG (skipped,
-with the reason, when it is unset). `make_env` gives each test fresh namespaces, deleted
-at the end; on the sandbox it also files what the `rollout` CLI asked the API for
-(`tool_requests`), which test_rbac compares with the example Role.
+with the reason, when it is unset). `runner` starts every selected scenario of a cluster
+at once, each in a fresh namespace; `take` hands a test its scenario's result and deletes
+the namespace afterwards; `make_env` gives a test a namespace of its own. On the sandbox
+the `rollout` CLI's requests are filed in `tool_requests`, which test_rbac compares with
+the example Role.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import urllib.error
 import urllib.request
@@ -22,7 +23,6 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from rollout.sandbox import Sandbox, SandboxConfig
-from rollout.sandbox.faults import RequestLog
 from rollout.sandbox.prometheus import PrometheusServer, is_installed
 from tests.e2e.clusters import (
     DEFAULT_PROMETHEUS,
@@ -33,18 +33,25 @@ from tests.e2e.clusters import (
     SANDBOX_TIMING,
     E2ECluster,
     served_kinds,
+    skip_or_fail,
 )
-from tests.e2e.scenarios import Env
+from tests.e2e.runner import Done, ScenarioRunner, ToolRequests
+from tests.e2e.scenarios import Env, is_registered, not_registered_message
 
 SPEED = 20.0  # sandbox clock: a 1 s startup delay takes 50 ms
-TOOL_AGENT = "rollout/"  # User-Agent prefix of the CLI (rollout.kube: "rollout/<version>")
-Grant = tuple[str, str, bool]  # (resource, verb, namespaced)
-_names = itertools.count()
+
+
+REAL_CLUSTER_TEST_TIMEOUT = 3600  # seconds: real pods and 10 s analysis intervals
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run test_rbac last: it compares the Role with what every other e2e test used."""
+    """Run test_rbac last (it compares the Role with what every other e2e test used), and
+    give tests on a real cluster more than the suite's default timeout."""
     items.sort(key=lambda item: item.path.name == "test_rbac.py")
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        if spec is not None and spec.params.get("cluster") == "kubeconfig":
+            item.add_marker(pytest.mark.timeout(REAL_CLUSTER_TEST_TIMEOUT))
 
 
 def _api(kubeconfig: Path) -> client.ApiClient:
@@ -77,11 +84,11 @@ def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EClu
 
 
 @pytest.fixture(scope="session")
-def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
+def kubeconfig_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
     """The cluster in ROLLOUT_E2E_KUBECONFIG (as examples/kind/up.sh prepares it)."""
     path = os.environ.get(KUBECONFIG_ENV)
     if not path:
-        pytest.skip(f"{KUBECONFIG_ENV} is not set: no real cluster to run on "
+        skip_or_fail(f"{KUBECONFIG_ENV} is not set: no real cluster to run on "
                     "(examples/kind/up.sh creates one and prints what to export)")
     kubeconfig = Path(path).resolve()
     if not kubeconfig.is_file():
@@ -116,83 +123,64 @@ def cluster(request: pytest.FixtureRequest) -> E2ECluster:
     return request.getfixturevalue(f"{request.param}_cluster")  # type: ignore[no-any-return]
 
 
-@dataclasses.dataclass
-class ToolRequests:
-    """(resource, verb, namespaced) the `rollout` CLI asked the sandbox for, by test."""
-
-    by_key: dict[str, set[Grant]] = dataclasses.field(default_factory=dict)
-
-    def add(self, key: str, log: RequestLog) -> None:
-        entries = _snapshot(log)
-        self.by_key.setdefault(key, set()).update(
-            (req.resource, req.verb, bool(req.namespace))
-            for req, _ in entries
-            if req.user_agent.startswith(TOOL_AGENT)
-        )
-
-    def union(self) -> set[Grant]:
-        return set().union(*self.by_key.values())
-
-
-def _snapshot(log: RequestLog) -> list[object]:
-    for _ in range(3):  # a request finishing right now may mutate the deque mid-copy
-        try:
-            return list(log.entries)
-        except RuntimeError:
-            continue
-    return list(log.entries)
-
-
 @pytest.fixture(scope="session")
 def tool_requests() -> ToolRequests:
+    """What the CLI asked the sandbox for, filed by scenario (test_rbac reads it)."""
     return ToolRequests()
 
 
-class Namespaces:
-    """Fresh namespaces with link-manager deployed; all deleted on close. On the sandbox,
-    the tool's requests are filed under the key given at creation."""
+@pytest.fixture(scope="session")
+def runner(
+    cluster: E2ECluster, tool_requests: ToolRequests, request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ScenarioRunner]:
+    """Scenarios of this cluster; every selected one starts now, in the background."""
+    run = ScenarioRunner(cluster, tool_requests, tmp_path_factory.mktemp(f"e2e-{cluster.name}"))
+    for item in request.session.items:
+        name = getattr(getattr(item, "function", None), "e2e_scenario", None)
+        params = getattr(item, "callspec", None)
+        if name is None or params is None or params.params.get("cluster") != cluster.name:
+            continue
+        strategy = params.params["strategy"]
+        if is_registered(strategy) and (strategy != "istio-canary" or cluster.has_istio):
+            run.submit(name, strategy)
+    try:
+        yield run
+    finally:
+        run.close()
 
-    def __init__(self, cluster: E2ECluster, requests: ToolRequests, directory: Path) -> None:
-        self.cluster, self.requests, self.directory = cluster, requests, directory
-        self.created: list[tuple[str, str]] = []
 
-    def make(self, key: str, *, istio: bool = False, deploy: bool = True) -> Env:
-        if istio and not self.cluster.has_istio:
-            pytest.skip(f"{self.cluster.name}: no VirtualService kind, so no Istio "
-                        "(examples/kind/up.sh installs it when istioctl is on PATH)")
-        self._file_requests()
-        name = f"e2e-{os.getpid()}-{next(_names)}"
-        self.cluster.create_namespace(name, istio=istio)
-        self.created.append((name, key))
-        if deploy:
-            self.cluster.deploy_app(name, istio=istio)
-        return Env(self.cluster, name, self.cluster.tool_kubeconfig(name, self.directory))
+@pytest.fixture
+def take(runner: ScenarioRunner) -> Iterator[Callable[[str, str], Done]]:
+    """`take(scenario, strategy)`: its result; its namespace is deleted after the test."""
+    taken: list[Done] = []
 
-    def close(self) -> None:
-        self._file_requests()
-        for name, _ in self.created:
-            self.cluster.delete_namespace(name)
+    def get(name: str, strategy: str) -> Done:
+        assert is_registered(strategy), not_registered_message(strategy)
+        taken.append(runner.result(name, strategy))
+        return taken[-1]
 
-    def _file_requests(self) -> None:
-        box = self.cluster.sandbox
-        if box is not None and self.created:
-            self.requests.add(self.created[-1][1], box.requests)
-        if box is not None:
-            box.requests.clear()
+    yield get
+    for done in taken:
+        runner.namespaces.delete(done.env.namespace)
 
 
 @pytest.fixture
 def make_env(
-    cluster: E2ECluster, tool_requests: ToolRequests, request: pytest.FixtureRequest,
-    tmp_path: Path,
+    runner: ScenarioRunner, tool_requests: ToolRequests, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., Env]]:
-    """`make_env(key=..., istio=...)`: a fresh namespace with link-manager v1 ready."""
-    spaces = Namespaces(cluster, tool_requests, tmp_path)
+    """`make_env(istio=...)`: a fresh namespace with link-manager v1 ready, for this test."""
+    made: list[Env] = []
 
-    def make(key: str | None = None, *, istio: bool = False, deploy: bool = True) -> Env:
-        return spaces.make(key or request.node.nodeid, istio=istio, deploy=deploy)
+    def make(*, istio: bool = False, deploy: bool = True) -> Env:
+        if istio and not runner.cluster.has_istio:
+            skip_or_fail(f"{runner.cluster.name}: no Istio (no VirtualService kind)")
+        made.append(runner.namespaces.make(istio=istio, deploy=deploy))
+        return made[-1]
 
-    try:
-        yield make
-    finally:
-        spaces.close()
+    yield make
+    box = runner.cluster.sandbox
+    for env in made:
+        if box is not None:
+            tool_requests.add(request.node.nodeid, box.requests, env.namespace)
+        runner.namespaces.delete(env.namespace)

@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import yaml
 from kubernetes import client, watch
 
 from rollout.spec import StrategyKind
@@ -24,20 +26,24 @@ from tests.e2e.clusters import EXAMPLES, E2ECluster
 
 APP = "link-manager"
 REPO = "ghcr.io/example/link-manager"
+ANNOTATION = "rollout.dev/rollout"
 STRATEGIES = ("rolling", "recreate", "bluegreen", "canary", "istio-canary")
 MANUAL = ("bluegreen", "canary", "istio-canary")  # the strategies that can stop for a human
-QUICKER = {
-    "bluegreen": ("--scale-down-delay", "0s"),
-    "canary": ("--pause", "0s"),
-    "istio-canary": ("--pause", "0s"),
-}
-STOP_FOR_PROMOTE = {
-    "bluegreen": ("--no-auto-promote",),
-    "canary": ("--pause", "manual"),
-    "istio-canary": ("--pause", "manual"),
-}
-MAX_PROMOTIONS = 5  # a manual pause after each step: steps + 1 is plenty
 Obj = dict[str, Any]
+STOPPED = ("Paused", "Succeeded", "Failed", "Aborted")  # phases a driver waits in or ends in
+MAX_PROMOTIONS = 5  # more manual pauses than any example has steps
+F = TypeVar("F", bound=Callable[..., Any])
+# rollout.yaml changes that only make a scenario quicker: no timed pauses, no delay.
+QUICKER: dict[str, Obj] = {
+    "bluegreen": {"bluegreen": {"scaleDownDelay": "0s"}},
+    "canary": {"canary": {"pause": "0s"}},
+    "istio-canary": {"canary": {"pause": "0s"}},
+}
+STOP_FOR_PROMOTE: dict[str, Obj] = {
+    "bluegreen": {"bluegreen": {"autoPromote": False}},
+    "canary": {"canary": {"pause": "manual"}},
+    "istio-canary": {"canary": {"pause": "manual"}},
+}
 
 
 @dataclass(frozen=True)
@@ -69,36 +75,65 @@ class Env:
     cluster: E2ECluster
     namespace: str
     kubeconfig: Path
+    workdir: Path
+
+    def argv(self, *args: str) -> list[str]:
+        """`python -m rollout ARGS...` for this namespace, JSON logs on stderr."""
+        return [sys.executable, "-m", "rollout", args[0], "--kubeconfig", str(self.kubeconfig),
+                "-n", self.namespace, "--log-format", "json", *args[1:]]
 
     def rollout(self, *args: str) -> Run:
         """Run `rollout ARGS` to completion, non-interactively, as a CI job would."""
-        argv = [args[0], "--kubeconfig", str(self.kubeconfig), "-n", self.namespace,
-                "--log-format", "json", *args[1:]]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "KUBE"))}
         proc = subprocess.run(
-            [sys.executable, "-m", "rollout", *argv], capture_output=True, text=True,
-            stdin=subprocess.DEVNULL, env=env, timeout=self.cluster.timing.run_timeout,
+            self.argv(*args), capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            env=tool_environment(), timeout=self.cluster.timing.run_timeout,
         )
         return Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
-    def start(self, strategy: str, image: str, *extra: str) -> Run:
-        """`rollout run -f examples/rollouts/<strategy>.yaml --image IMAGE ...`."""
-        return self.rollout(
-            "run", "-f", str(EXAMPLES / "rollouts" / f"{strategy}.yaml"), "--image", image,
-            "--prometheus-url", self.cluster.prometheus_url, *self.cluster.timing.analysis,
-            *QUICKER.get(strategy, ()), *extra, "-o", "json",
-        )
+    def start_args(self, strategy: str, image: str, changes: Obj) -> list[str]:
+        """`run -f` a copy of examples/rollouts/<strategy>.yaml with `changes` merged in."""
+        spec = yaml.safe_load((EXAMPLES / "rollouts" / f"{strategy}.yaml").read_text())
+        path = self.workdir / f"{strategy}-{image}.yaml"
+        path.write_text(yaml.safe_dump(_merged(_merged(spec, QUICKER.get(strategy, {})), changes)))
+        return ["run", "-f", str(path), "--image", image, "--prometheus-url",
+                self.cluster.prometheus_url, *self.cluster.timing.analysis, "-o", "json"]
+
+    def start(self, strategy: str, image: str, changes: Obj | None = None) -> Run:
+        return self.rollout(*self.start_args(strategy, image, changes or {}))
+
+
+def tool_environment() -> dict[str, str]:
+    """This environment without ROLLOUT_*/KUBECONFIG (every setting is on the command line),
+    plus a lease renewed every 0.5 s: every scenario renews it, as long rollouts do."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLOUT_", "KUBECONFIG"))}
+    return {**env, "ROLLOUT_LEASE_DURATION": "5", "ROLLOUT_LEASE_RENEW": "0.5"}
+
+
+def _merged(base: Obj, changes: Obj) -> Obj:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
 
 
 @dataclass(frozen=True)
 class ManualRuns:
-    """A rollout stopped for a human, then promoted from other processes."""
+    """A rollout waiting at manual pauses, looked at and promoted from other processes."""
 
-    paused: Run
+    driver: Run
     status: Run
     promotes: tuple[Run, ...]
-    resumes: tuple[Run, ...]
     serving_while_paused: frozenset[str]
+
+
+def scenario(name: str) -> Callable[[F], F]:
+    """Mark a test as asserting on scenario `name`, so the runner starts it early."""
+
+    def mark(fn: F) -> F:
+        fn.e2e_scenario = name  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 def is_registered(strategy: str) -> bool:
@@ -124,21 +159,41 @@ def drive_failing(env: Env, strategy: str) -> Run:
 
 
 def drive_manual(env: Env, strategy: str) -> ManualRuns:
-    """v1 -> v2 stopping for a human; `promote` + `resume` from other processes."""
-    paused = env.start(strategy, "v2", *STOP_FOR_PROMOTE[strategy])
-    status = env.rollout("status", APP, "-o", "json")
-    serving = serving_images(env.cluster, env.namespace) if paused.code == 4 else frozenset()
-    promotes: list[Run] = []
-    resumes: list[Run] = []
-    while paused.code == 4 and len(resumes) < MAX_PROMOTIONS:
-        promotes.append(env.rollout("promote", APP, "-o", "json"))
-        resumes.append(env.rollout("resume", APP, "-o", "json"))
-        if promotes[-1].code != 0 or resumes[-1].code != 4:
-            break
-    return ManualRuns(paused, status, tuple(promotes), tuple(resumes), serving)
+    """v1 -> v2 with manual pauses: the driver waits at each (--wait-at-pause) while other
+    processes read `status` and `promote` it, until the driver finishes."""
+    args = env.start_args(strategy, "v2", STOP_FOR_PROMOTE[strategy])
+    timeout = env.cluster.timing.run_timeout
+    driver = subprocess.Popen(
+        env.argv(*args, "--wait-at-pause"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True, env=tool_environment(),
+    )
+    try:
+        paused = wait_for_record(env, lambda r: r["phase"] in STOPPED, timeout=timeout)
+        serving = serving_images(env.cluster, env.namespace)
+        status = env.rollout("status", APP, "-o", "json")
+        promotes: list[Run] = []
+        while paused and paused["phase"] == "Paused" and len(promotes) < MAX_PROMOTIONS:
+            promotes.append(env.rollout("promote", APP, "-o", "json"))
+            paused = wait_for_record(env, _moved_on(paused["step"]), timeout=timeout)
+        out, err = driver.communicate(timeout=timeout)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    driven = Run(tuple(args), driver.returncode, out, err)
+    return ManualRuns(driven, status, tuple(promotes), serving)
 
 
-DRIVERS = {"healthy": drive_healthy, "failing": drive_failing, "manual": drive_manual}
+def _moved_on(step: int) -> Callable[[Obj], bool]:
+    """Predicate: the record stopped again, past `step` (or finished)."""
+    return lambda r: r["phase"] in STOPPED and (r["phase"] != "Paused" or r["step"] != step)
+
+
+DRIVERS: dict[str, Callable[[Env, str], Run | ManualRuns]] = {
+    "healthy": drive_healthy,
+    "failing": drive_failing,
+    "manual": drive_manual,
+}
 ALL = tuple(
     (scenario, strategy)
     for scenario in DRIVERS
@@ -159,7 +214,7 @@ def deployment(cluster: E2ECluster, namespace: str, name: str = APP) -> Obj:
 def record(cluster: E2ECluster, namespace: str) -> Obj:
     """The rollout record annotation on the target Deployment."""
     annotations = deployment(cluster, namespace)["metadata"].get("annotations") or {}
-    return json.loads(annotations["rollout.dev/rollout"])  # type: ignore[no-any-return]
+    return json.loads(annotations[ANNOTATION])  # type: ignore[no-any-return]
 
 
 def serving_images(cluster: E2ECluster, namespace: str) -> frozenset[str]:
@@ -190,22 +245,52 @@ def lease_names(cluster: E2ECluster, namespace: str) -> list[str]:
 def wait_serving(
     cluster: E2ECluster, namespace: str, want: frozenset[str], *, timeout: float = 60
 ) -> frozenset[str]:
-    """The serving image tags once they are exactly `want` (or the last seen at the
-    deadline): read, then follow a watch on the Service's Endpoints."""
+    """The serving image tags once they are exactly `want` (else the last seen at the
+    deadline), following the Service's Endpoints."""
+    seen = [serving_images(cluster, namespace)]
+
+    def check(_: Obj) -> bool:
+        seen.append(serving_images(cluster, namespace))
+        return seen[-1] == want
+
     core = client.CoreV1Api(cluster.api)
-    seen = serving_images(cluster, namespace)
-    if seen == want:
-        return seen
-    version = core.read_namespaced_endpoints(APP, namespace).metadata.resource_version
+    _watch_until(core.list_namespaced_endpoints, namespace, check, timeout=timeout)
+    return seen[-1]
+
+
+def wait_for_record(
+    env: Env, predicate: Callable[[Obj], bool], *, timeout: float
+) -> Obj | None:
+    """The rollout record once `predicate` holds for it (None at the deadline), watching
+    the target Deployment."""
+    found: list[Obj] = []
+
+    def check(d: Obj) -> bool:
+        text = ((d.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION, "")
+        if text and predicate(json.loads(text)):
+            found.append(json.loads(text))
+        return bool(found)
+
+    apps = client.AppsV1Api(env.cluster.api)
+    _watch_until(apps.list_namespaced_deployment, env.namespace, check, timeout=timeout)
+    return found[0] if found else None
+
+
+def _watch_until(
+    list_fn: Callable[..., Any], namespace: str, check: Callable[[Obj], bool], *, timeout: float
+) -> bool:
+    """Read the app's object, then follow a watch from there until `check` holds."""
+    selector = f"metadata.name={APP}"
+    listed = json.loads(
+        list_fn(namespace, field_selector=selector, _preload_content=False).data
+    )
+    if any(check(item) for item in listed["items"]):
+        return True
     stream = watch.Watch().stream(
-        core.list_namespaced_endpoints, namespace, field_selector=f"metadata.name={APP}",
-        resource_version=version, timeout_seconds=int(timeout),
+        list_fn, namespace, field_selector=selector, timeout_seconds=max(1, int(timeout)),
+        resource_version=listed["metadata"]["resourceVersion"],
     )
     try:
-        for _ in stream:
-            seen = serving_images(cluster, namespace)
-            if seen == want:
-                break
+        return any(check(event["raw_object"]) for event in stream)
     finally:
         stream.close()
-    return seen

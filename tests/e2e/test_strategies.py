@@ -1,7 +1,8 @@
 """Every strategy end to end, on every cluster: a healthy v2 is promoted, a failing v3 is
-rolled back, and a rollout stopped for a human is promoted from another process.
+rolled back, and a rollout waiting at a manual pause is promoted from another process.
 
-A strategy not registered in strategies.REGISTRY yet FAILS here (it does not skip): these
+The scenarios run concurrently (tests/e2e/runner.py); each test asserts on its own. A
+strategy not registered in strategies.REGISTRY yet FAILS here (it does not skip): these
 scenarios are the definition of done for it.
 """
 
@@ -11,34 +12,28 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.e2e.runner import Done
 from tests.e2e.scenarios import (
     MANUAL,
     STRATEGIES,
-    Env,
-    drive_failing,
-    drive_healthy,
-    drive_manual,
-    is_registered,
+    ManualRuns,
+    Run,
     lease_names,
-    not_registered_message,
     record,
+    scenario,
     wait_serving,
 )
 
 pytestmark = pytest.mark.e2e
-MakeEnv = Callable[..., Env]
+Take = Callable[[str, str], Done]
 
 
-def _env(make_env: MakeEnv, scenario: str, strategy: str) -> Env:
-    assert is_registered(strategy), not_registered_message(strategy)
-    return make_env(f"{scenario}/{strategy}", istio=strategy == "istio-canary")
-
-
+@scenario("healthy")
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_healthy_version_is_promoted_and_served(make_env: MakeEnv, strategy: str) -> None:
-    env = _env(make_env, "healthy", strategy)
-
-    run = drive_healthy(env, strategy)
+def test_healthy_version_is_promoted_and_served(take: Take, strategy: str) -> None:
+    done = take("healthy", strategy)
+    run, env = done.runs, done.env
+    assert isinstance(run, Run)
 
     assert run.code == 0, run
     assert run.result["outcome"] == "promoted", run.result
@@ -47,13 +42,12 @@ def test_healthy_version_is_promoted_and_served(make_env: MakeEnv, strategy: str
     assert lease_names(env.cluster, env.namespace) == []  # the lock was released
 
 
+@scenario("failing")
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_failing_version_fails_analysis_and_is_rolled_back(
-    make_env: MakeEnv, strategy: str
-) -> None:
-    env = _env(make_env, "failing", strategy)
-
-    run = drive_failing(env, strategy)
+def test_failing_version_fails_analysis_and_is_rolled_back(take: Take, strategy: str) -> None:
+    done = take("failing", strategy)
+    run, env = done.runs, done.env
+    assert isinstance(run, Run)
 
     assert run.code == 1, run
     assert run.result["outcome"] == "rolled-back", run.result
@@ -65,22 +59,20 @@ def test_failing_version_fails_analysis_and_is_rolled_back(
     assert lease_names(env.cluster, env.namespace) == []
 
 
+@scenario("manual")
 @pytest.mark.parametrize("strategy", MANUAL)
-def test_manual_pause_waits_and_a_second_process_promotes(
-    make_env: MakeEnv, strategy: str
-) -> None:
-    env = _env(make_env, "manual", strategy)
+def test_manual_pause_waits_until_a_second_process_promotes(take: Take, strategy: str) -> None:
+    done = take("manual", strategy)
+    runs, env = done.runs, done.env
+    assert isinstance(runs, ManualRuns)
 
-    runs = drive_manual(env, strategy)
-
-    assert runs.paused.code == 4, runs.paused
-    assert runs.paused.result["outcome"] == "paused"
-    assert runs.status.code == 0 and runs.status.result["phase"] == "Paused", runs.status
+    assert runs.status.code == 0, runs.status
+    assert runs.status.result["phase"] == "Paused", runs.status.result
     assert "v1" in runs.serving_while_paused  # stable still serves while it waits
-    assert runs.promotes and all(p.code == 0 for p in runs.promotes), runs.promotes[-1]
-    final = runs.resumes[-1]
-    assert final.code == 0, final
-    assert final.result["outcome"] == "promoted"
+    assert runs.promotes, "the driver never paused"
+    assert all(p.code == 0 for p in runs.promotes), runs.promotes
+    assert runs.driver.code == 0, runs.driver  # the waiting process went on and finished
+    assert runs.driver.result["outcome"] == "promoted", runs.driver.result
     assert record(env.cluster, env.namespace)["phase"] == "Succeeded"
     assert wait_serving(env.cluster, env.namespace, frozenset({"v2"})) == {"v2"}
     assert lease_names(env.cluster, env.namespace) == []

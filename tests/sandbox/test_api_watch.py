@@ -13,10 +13,7 @@ import pytest
 import urllib3
 from kubernetes import client, watch
 
-from rollout.sandbox import kinds
-from rollout.sandbox.api.server import ApiServer
-from rollout.sandbox.faults import Faults, RequestLog
-from rollout.sandbox.store.store import Store
+from rollout.sandbox import Sandbox
 from tests.sandbox import rawhttp
 
 LATENCY_BUDGET = 0.1  # seconds from the write call to the event at the watcher
@@ -199,20 +196,16 @@ def test_events_arrive_within_100ms_of_the_change(
 
 
 @pytest.fixture
-def tiny_history() -> Iterator[tuple[ApiServer, client.CoreV1Api]]:
-    """A bare API server (no controllers) whose store remembers only 3 events."""
-    store = Store(history=3)
-    store.create(kinds.BY_KEY["namespaces"], "", {"metadata": {"name": "default"}})
-    server = ApiServer(store, faults=Faults(), requests=RequestLog())
-    server.start()
-    api = client.ApiClient(client.Configuration(host=server.url))
-    yield server, client.CoreV1Api(api)
-    api.close()
-    server.stop()
+def tiny_history() -> Iterator[tuple[Sandbox, client.CoreV1Api]]:
+    """A sandbox whose store remembers only 3 events (no controller writes config maps)."""
+    with Sandbox(history=3) as box:
+        api = client.ApiClient(client.Configuration(host=box.url))
+        yield box, client.CoreV1Api(api)
+        api.close()
 
 
 def test_watch_from_a_compacted_resource_version_fails_with_410_gone(
-    tiny_history: tuple[ApiServer, client.CoreV1Api],
+    tiny_history: tuple[Sandbox, client.CoreV1Api],
 ) -> None:
     _, core = tiny_history
     first = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
@@ -227,14 +220,14 @@ def test_watch_from_a_compacted_resource_version_fails_with_410_gone(
 
 
 def test_too_old_resource_version_is_an_error_event_in_the_stream_like_upstream(
-    tiny_history: tuple[ApiServer, client.CoreV1Api],
+    tiny_history: tuple[Sandbox, client.CoreV1Api],
 ) -> None:
-    server, core = tiny_history
+    box, core = tiny_history
     first = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
     for i in range(5):
         core.patch_namespaced_config_map("a", "default", {"data": {"k": str(i)}})
     path = f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={first}"
-    resp = rawhttp.request(server.url, "GET", path)
+    resp = rawhttp.request(box, "GET", path)
     assert resp.status == 200
     [event] = rawhttp.json_lines(resp.body)
     assert event["type"] == "ERROR"
@@ -246,7 +239,7 @@ def test_too_old_resource_version_is_an_error_event_in_the_stream_like_upstream(
 
 
 def test_watch_resumes_from_the_oldest_retained_event_and_not_one_before(
-    tiny_history: tuple[ApiServer, client.CoreV1Api],
+    tiny_history: tuple[Sandbox, client.CoreV1Api],
 ) -> None:
     _, core = tiny_history
     for i in range(5):

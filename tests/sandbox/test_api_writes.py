@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from rollout.sandbox import Sandbox, kinds
-from tests.factories import make_deployment, make_virtual_service
+from tests.factories import make_deployment, make_destination_rule, make_virtual_service
 
 Obj = dict[str, Any]
 ISTIO = "networking.istio.io"
@@ -159,6 +159,32 @@ def test_spec_written_on_the_status_subresource_is_ignored(
     assert (read.spec.max_replicas, read.status.desired_replicas) == (3, 2)
 
 
+@pytest.mark.parametrize("plural", ["virtualservices", "destinationrules"])
+def test_istio_status_is_a_subresource_the_main_resource_cannot_write(
+    custom: client.CustomObjectsApi, namespace: str, plural: str
+) -> None:
+    body = make_virtual_service() if plural == "virtualservices" else make_destination_rule()
+    made = custom.create_namespaced_custom_object(
+        ISTIO, "v1", namespace, plural, {**body, "status": {"on": "create"}}
+    )
+    assert "status" not in made
+    istiod = {"validationMessages": [{"type": {"code": "IST0101"}}]}
+    custom.patch_namespaced_custom_object_status(
+        ISTIO, "v1", namespace, plural, "web", {"status": istiod}
+    )
+    labelled = custom.patch_namespaced_custom_object(
+        ISTIO,
+        "v1",
+        namespace,
+        plural,
+        "web",
+        {"metadata": {"labels": {"by": "user"}}, "status": {"on": "main"}},
+    )
+    assert labelled["status"] == istiod
+    assert labelled["metadata"]["labels"] == {"by": "user"}
+    assert labelled["metadata"]["generation"] == 1
+
+
 def test_deployment_status_patch_ignores_spec_and_keeps_generation(
     apps: client.AppsV1Api, namespace: str, web: client.V1Deployment
 ) -> None:
@@ -169,9 +195,33 @@ def test_deployment_status_patch_ignores_spec_and_keeps_generation(
     assert written.metadata.generation == web.metadata.generation
 
 
+def _settled(sandbox: Sandbox, apps: client.AppsV1Api, namespace: str, name: str = "web") -> None:
+    """Wait until the controllers are done with Deployment `name`: every replica available
+    and observed, then nothing queued, so no status write lands after this returns."""
+    stream = watch.Watch()
+    for event in stream.stream(
+        apps.list_namespaced_deployment,
+        namespace,
+        field_selector=f"metadata.name={name}",
+        timeout_seconds=10,
+    ):
+        d, status = event["object"], event["object"].status
+        if (
+            status is not None
+            and status.observed_generation == d.metadata.generation
+            and ((status.available_replicas or 0) == d.spec.replicas == (status.replicas or 0))
+        ):
+            stream.stop()
+            break
+    else:
+        pytest.fail(f"Deployment {namespace}/{name} did not settle in 10 s")
+    assert sandbox.manager.wait_idle()
+
+
 def test_scale_subresource_reads_and_writes_replicas(
-    apps: client.AppsV1Api, namespace: str, web: client.V1Deployment
+    sandbox: Sandbox, apps: client.AppsV1Api, namespace: str, web: client.V1Deployment
 ) -> None:
+    _settled(sandbox, apps, namespace)  # else a status write between read and PUT is a 409
     scale = apps.read_namespaced_deployment_scale("web", namespace)
     assert (scale.kind, scale.api_version) == ("Scale", "autoscaling/v1")
     assert scale.spec.replicas == 2 and scale.status.selector == "app=web"

@@ -200,3 +200,36 @@ def test_user_agent_filter_counts_only_that_clients_requests(
     assert sandbox.requests.count(user_agent=CI_AGENT) == 3
     assert sandbox.requests.count(user_agent="OpenAPI-Generator") == 2
     assert sandbox.requests.count(verb="list") == 5
+
+
+def test_non_resource_requests_are_logged_with_their_path_as_the_resource(
+    sandbox: Sandbox, kubeconfig: Path
+) -> None:
+    api = make_client(kubeconfig, user_agent=CI_AGENT)
+    try:
+        client.VersionApi(api).get_code()  # a client's preflight
+        client.CoreApi(api).get_api_versions()
+        assert status_of(lambda: api.call_api("/no/such/path", "GET")) == 404
+    finally:
+        api.close()
+
+    log = sandbox.requests
+    assert log.count(verb="get", resource="/version", user_agent=CI_AGENT, code=200) == 1
+    assert log.count(verb="get", resource="/api", user_agent=CI_AGENT, code=200) == 1
+    assert log.count(resource="/no/such/path", code=404) == 1
+    assert [req.resource for req, _ in log.entries][-3:] == ["/version", "/api", "/no/such/path"]
+
+
+def test_log_entries_carry_the_monotonic_time_they_were_recorded(
+    sandbox: Sandbox, bare: client.CoreV1Api, namespace: str
+) -> None:
+    sandbox.requests.clear()
+    before = time.monotonic()
+    bare.create_namespaced_config_map(namespace, config_map("cm"))
+    between = time.monotonic()
+    bare.read_namespaced_config_map("cm", namespace)
+    after = time.monotonic()
+
+    created, read = sandbox.requests.entries
+    assert [(req.verb, code) for req, code in (created, read)] == [("create", 201), ("get", 200)]
+    assert before <= created.at <= between <= read.at <= after

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rollout.sandbox import Sandbox
-from tests.factories import make_deployment
+from tests.factories import make_deployment, make_service
 from tests.sandbox.conftest import EXAMPLES, Kubectl
 
 Obj = dict[str, Any]
@@ -99,6 +99,33 @@ def test_create_from_the_example_manifest_makes_every_object(kc: Run) -> None:
         p["status"]["podIP"] for p in pods
     )
     assert subset["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]  # targetPort
+
+
+def test_create_from_a_list_manifest_makes_every_item(
+    kc: Run, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # kubectl validates a `kind: List` file against /openapi/v2 before creating its items.
+    items = [make_deployment("web", replicas=1), make_service("web")]
+    manifest = tmp_path / "list.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+
+    created = kc("create", "-f", str(manifest)).stdout.splitlines()
+
+    assert created == ["deployment.apps/web created", "service/web created"]
+    assert sandbox.requests.count(resource="/openapi/v2", code=200) >= 1
+    assert [s["metadata"]["name"] for s in get_json(kc, "svc")["items"]] == ["web"]
+
+
+def test_get_namespaces_shows_them_active(kc: Run) -> None:
+    rows = [line.split() for line in kc("get", "ns", "--no-headers").stdout.splitlines()]
+
+    assert [row[:2] for row in rows] == [
+        ["default", "Active"],
+        ["kube-public", "Active"],
+        ["kube-system", "Active"],
+    ]
+    labels = get_json(kc, "ns", "default")["metadata"]["labels"]
+    assert labels == {"kubernetes.io/metadata.name": "default"}
 
 
 def test_get_vs_and_dr_lists_the_istio_objects(rolled_out: Run) -> None:

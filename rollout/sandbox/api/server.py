@@ -174,38 +174,32 @@ class Handler(BaseHTTPRequestHandler):
         self._send_doc(code, doc, yaml_text=target.yaml)
 
     def _serve_non_resource(self, method: str, path: str) -> None:
+        """Discovery, OpenAPI, health and /metrics, logged with the path as the resource
+        (so a test sees a client's preflight, e.g. kubectl's GET /version)."""
         path = path.rstrip("/") or "/"
-        doc: Obj | None = None
-        if path == "/version":
-            doc = discovery.version()
-        elif path == "/api":
-            host, port = self.app.httpd.server_address[:2]
-            doc = discovery.core_versions(f"{host}:{port}")
-        elif path == "/apis":
-            doc = discovery.group_list()
-        elif path == "/api/v1":
-            doc = discovery.resource_list("", "v1")
-        elif path.startswith("/apis/"):
-            parts = path.split("/")[2:]
-            doc = (
-                discovery.group(parts[0])
-                if len(parts) == 1
-                else discovery.resource_list(parts[0], parts[1])
-                if len(parts) == 2
-                else None
-            )
-        elif path == "/openapi/v3" or path.startswith("/openapi/v3/"):
-            doc = discovery.openapi_v3(path.removeprefix("/openapi/v3"))
-        elif path in ("/healthz", "/readyz", "/livez"):
+        code = self._answer_non_resource(method, path)
+        agent = self.headers.get("User-Agent", "")
+        self.app.requests.record(Request(method.lower(), path, "", "", agent), code)
+
+    def _answer_non_resource(self, method: str, path: str) -> int:
+        """Send the answer for a non-resource path; returns its status code."""
+        if path in ("/healthz", "/readyz", "/livez"):
             self._send_text(200, "ok")
-            return
-        elif path == "/metrics" and self.app.metrics is not None:
+            return 200
+        if path == "/metrics" and self.app.metrics is not None:
             self._send_text(200, self.app.metrics(), "text/plain; version=0.0.4; charset=utf-8")
-            return
-        if doc is None or method != "GET":
+            return 200
+        if path == "/openapi/v2" and method == "GET":
+            ctype, data = discovery.openapi_v2(self.headers.get("Accept") or "")
+            self._send_bytes(200, data, ctype)
+            return 200
+        host, port = self.app.httpd.server_address[:2]
+        doc = _discovery_doc(path, f"{host}:{port}") if method == "GET" else None
+        if doc is None:
             self._send_error(errors.ApiError(404, "NotFound", NOT_FOUND))
-            return
+            return 404
         self._send_doc(200, doc)
+        return 200
 
     # -- watch -------------------------------------------------------------
 
@@ -282,3 +276,23 @@ class Handler(BaseHTTPRequestHandler):
     def _send_error(self, err: errors.ApiError, retry_after: int | None = None) -> None:
         extra = {"Retry-After": str(retry_after)} if retry_after is not None else None
         self._send_bytes(err.code, json.dumps(err.status()).encode(), "application/json", extra)
+
+
+def _discovery_doc(path: str, server_address: str) -> Obj | None:
+    """The discovery or OpenAPI v3 document served at `path`, or None."""
+    if path == "/version":
+        return discovery.version()
+    if path == "/api":
+        return discovery.core_versions(server_address)
+    if path == "/apis":
+        return discovery.group_list()
+    if path == "/api/v1":
+        return discovery.resource_list("", "v1")
+    if path.startswith("/apis/"):
+        parts = path.split("/")[2:]
+        if len(parts) == 1:
+            return discovery.group(parts[0])
+        return discovery.resource_list(parts[0], parts[1]) if len(parts) == 2 else None
+    if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+        return discovery.openapi_v3(path.removeprefix("/openapi/v3"))
+    return None

@@ -21,6 +21,7 @@ from rollout.sandbox.controllers import rollout_scaling as scaling
 from rollout.sandbox.controllers import rollout_status as rstatus
 from rollout.sandbox.controllers.events import NORMAL, EventRecorder
 from rollout.sandbox.controllers.manager import Key
+from rollout.sandbox.controllers.owner_index import OwnerIndex
 from rollout.sandbox.store import errors
 from rollout.sandbox.store.store import Store
 from rollout.sandbox.store.watch import Event
@@ -39,6 +40,7 @@ class DeploymentController:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store, self.clock = store, clock
         self.events = EventRecorder(store, "deployment-controller")
+        self.replica_sets = OwnerIndex(store, RS)
 
     def keys_for(self, event: Event) -> Iterable[Key]:
         if event.key == DEPLOY.key:
@@ -107,22 +109,17 @@ class DeploymentController:
     def _claim(self, d: Obj) -> list[Obj]:
         """The ReplicaSets `d` controls, adopting matching orphans (upstream ClaimReplicaSets)."""
         uid, namespace = d["metadata"]["uid"], d["metadata"]["namespace"]
-        owned = []
-        for rs in self.store.list(RS, namespace)[0]:
-            owner = podfacts.owner_uid(rs)
-            if owner == uid:
-                owned.append(rs)
-            elif (
-                owner is None
-                and not podfacts.is_terminating(rs)
-                and podfacts.selects(d, rs["metadata"].get("labels") or {})
+        owned = self.replica_sets.controlled_by(namespace, uid)
+        for rs in self.replica_sets.orphans(namespace):
+            if not podfacts.is_terminating(rs) and podfacts.selects(
+                d, rs["metadata"].get("labels") or {}
             ):
                 owned.append(
                     self.store.update(
                         RS, namespace, rs["metadata"]["name"], lambda o: podfacts.add_owner(o, d)
                     )
                 )
-        return owned
+        return sorted(owned, key=lambda rs: rs["metadata"]["name"])
 
     def _state(self, rs: Obj) -> scaling.RSState:
         return djson.rs_state(rs, created=self.store.creation_index(rs))

@@ -7,13 +7,13 @@ ReplicaSet, conditions). Pure functions; no store access.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from rollout.sandbox.controllers import pods as podfacts
 from rollout.sandbox.controllers import rollout_revisions as revisions
 from rollout.sandbox.controllers import rollout_scaling as scaling
 from rollout.sandbox.controllers import rollout_status as rstatus
+from rollout.sandbox.store.copying import json_copy
 
 Obj = dict[str, Any]
 
@@ -38,11 +38,11 @@ def rs_state(rs: Obj, *, created: int) -> scaling.RSState:
 
 def new_replica_set(d: Obj, params: scaling.DeploymentParams, olds: list[scaling.RSState]) -> Obj:
     """The ReplicaSet upstream creates for `d`'s current template (not yet stored)."""
-    template = copy.deepcopy(d["spec"]["template"])
+    template = json_copy(d["spec"]["template"])
     pod_hash = revisions.pod_template_hash(template, (d.get("status") or {}).get("collisionCount"))
     labels = {**(template["metadata"].get("labels") or {}), revisions.HASH_LABEL: pod_hash}
     template["metadata"]["labels"] = labels
-    selector = copy.deepcopy(d["spec"]["selector"])
+    selector = json_copy(d["spec"]["selector"])
     selector.setdefault("matchLabels", {})[revisions.HASH_LABEL] = pod_hash
     replicas = 0
     if params.strategy is scaling.Strategy.ROLLING_UPDATE:

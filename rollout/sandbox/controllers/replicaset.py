@@ -17,6 +17,7 @@ from rollout.sandbox.clock import Clock
 from rollout.sandbox.controllers import pods as podfacts
 from rollout.sandbox.controllers.events import NORMAL, EventRecorder
 from rollout.sandbox.controllers.manager import Key
+from rollout.sandbox.controllers.owner_index import OwnerIndex
 from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 from rollout.sandbox.store.store import NAME_CHARS, Store
 from rollout.sandbox.store.watch import Event
@@ -35,6 +36,7 @@ class ReplicaSetController:
         self.store, self.clock = store, clock
         self._random = random.Random(seed)
         self.events = EventRecorder(store, "replicaset-controller")
+        self.pods = OwnerIndex(store, POD)
 
     def keys_for(self, event: Event) -> Iterable[Key]:
         if event.key == RS.key:
@@ -89,17 +91,19 @@ class ReplicaSetController:
             selector = label_selector_from_object(rs["spec"].get("selector") or {})
         except SelectorError:  # validated on write: only an object stored before could have one
             return []
-        owned = []
-        for pod in self.store.list(POD, namespace, labels=selector)[0]:
-            if podfacts.is_terminating(pod) or not rs["spec"].get("selector"):
-                continue
-            owner = podfacts.owner_uid(pod)
-            if owner == uid:
-                owned.append(pod)
-            elif owner is None:
-                adopt = functools.partial(podfacts.add_owner, owner=rs)
+        if not rs["spec"].get("selector"):
+            return []
+
+        def selected(pod: Obj) -> bool:
+            labels = pod["metadata"].get("labels") or {}
+            return not podfacts.is_terminating(pod) and selector.matches(labels)
+
+        owned = [p for p in self.pods.controlled_by(namespace, uid) if selected(p)]
+        adopt = functools.partial(podfacts.add_owner, owner=rs)
+        for pod in self.pods.orphans(namespace):
+            if selected(pod):
                 owned.append(self.store.update(POD, namespace, pod["metadata"]["name"], adopt))
-        return owned
+        return sorted(owned, key=lambda pod: pod["metadata"]["name"])
 
     def _create_pod(self, rs: Obj) -> None:
         template = rs["spec"]["template"]

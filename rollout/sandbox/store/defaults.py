@@ -6,13 +6,13 @@ observe. Pure functions over JSON dicts; raises `errors.ApiError` (422) on inval
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from typing import Any
 
 from rollout.sandbox.kinds import Kind
-from rollout.sandbox.store import errors
+from rollout.sandbox.store import errors, field_rules
+from rollout.sandbox.store.copying import json_copy
 from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 
 Obj = dict[str, Any]
@@ -23,16 +23,25 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_NAMED = {"namespaces", "services"}
 
 
-def apply_defaults(kind: Kind, obj: Obj) -> Obj:
+def apply_defaults(kind: Kind, obj: Obj, *, in_place: bool = False) -> Obj:
     """Return `obj` with the server-side defaults of its kind filled in.
 
     Defaulting plus what admission adds on create, for the fields `kubectl describe`
     and `get -o yaml` show (probe timings, port protocols, service account,
     tolerations). Idempotent: it runs on every write. Malformed parts are left for
-    `validate` to reject.
+    `validate` to reject. Works on a copy unless `in_place` (for a caller's own copy).
     """
-    obj = copy.deepcopy(obj)
-    spec = obj.setdefault("spec", {}) if kind.key in _SPEC_KINDS else None
+    obj = obj if in_place else json_copy(obj)
+    if kind.key == "namespaces":
+        obj.setdefault("status", {}).setdefault("phase", "Active")
+        meta = obj.get("metadata", {})
+        if meta.get("name"):
+            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+            meta["labels"] = {**labels, "kubernetes.io/metadata.name": meta["name"]}
+        return obj
+    if kind.key not in _SPEC_KINDS:
+        return obj
+    spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return obj
     if kind.key in ("deployments.apps", "replicasets.apps"):
@@ -49,11 +58,6 @@ def apply_defaults(kind: Kind, obj: Obj) -> Obj:
         obj.setdefault("status", {}).setdefault("phase", "Pending")
     elif kind.key == "services":
         _default_service_spec(spec)
-    elif kind.key == "namespaces":
-        obj.setdefault("status", {}).setdefault("phase", "Active")
-        name = obj.get("metadata", {}).get("name")
-        if name:
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
     return obj
 
 
@@ -174,10 +178,13 @@ def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
                     "name must consist of lower case alphanumeric characters, '-' or '.'",
                 )
             )
+    causes += field_rules.label_causes("metadata.labels", obj.get("metadata", {}).get("labels"))
     if kind.key in ("deployments.apps", "replicasets.apps"):
         causes += _workload_causes(kind, obj, old)
     if kind.key == "pods":
         causes += _containers_causes("spec", obj.get("spec", {}))
+    if kind.key == "services":
+        causes += field_rules.label_causes("spec.selector", obj.get("spec", {}).get("selector"))
     if causes:
         raise errors.invalid(kind.kind, kind.group, name, causes)
 
@@ -189,8 +196,11 @@ def _workload_causes(kind: Kind, obj: Obj, old: Obj | None) -> list[tuple[str, s
         causes.append(("spec.replicas", "Invalid value: must be greater than or equal to 0"))
     selector = spec.get("selector")
     labels = spec.get("template", {}).get("metadata", {}).get("labels") or {}
+    selector_causes = field_rules.selector_causes("spec.selector", selector)
     if not selector:
         causes.append(("spec.selector", "Required value"))
+    elif selector_causes:
+        causes += selector_causes
     else:
         try:
             if not label_selector_from_object(selector).matches(labels):
@@ -207,6 +217,7 @@ def _workload_causes(kind: Kind, obj: Obj, old: Obj | None) -> list[tuple[str, s
             causes.append(
                 ("spec.selector", f"Invalid value: {_go_map(selector)}: field is immutable")
             )
+    causes += field_rules.label_causes("spec.template.metadata.labels", labels)
     causes += _containers_causes("spec.template.spec", spec.get("template", {}).get("spec", {}))
     if kind.key == "deployments.apps":
         causes += _strategy_causes(spec.get("strategy") or {})
@@ -243,20 +254,9 @@ def _strategy_causes(strategy: Obj) -> list[tuple[str, str]]:
                 "Forbidden: may not be specified when strategy `type` is 'Recreate'",
             )
         ]
-    if kind == "RollingUpdate" and ru:
-        surge, unavailable = ru.get("maxSurge", 0), ru.get("maxUnavailable", 0)
-        if _is_zero(surge) and _is_zero(unavailable):
-            return [
-                (
-                    "spec.strategy.rollingUpdate.maxUnavailable",
-                    "Invalid value: may not be 0 when `maxSurge` is 0",
-                )
-            ]
+    if kind == "RollingUpdate" and isinstance(ru, dict):
+        return field_rules.rolling_update_causes("spec.strategy.rollingUpdate", ru)
     return []
-
-
-def _is_zero(value: Any) -> bool:
-    return value in (0, "0", "0%")
 
 
 def _go_map(m: Any) -> str:

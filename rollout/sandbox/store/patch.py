@@ -7,13 +7,14 @@ Pure functions over JSON dicts: no I/O, and the inputs are never mutated.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
 import jsonpointer
+
+from rollout.sandbox.store.copying import json_copy
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
@@ -95,19 +96,18 @@ def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None
     `$setElementOrder` says otherwise), `$patch`, `$retainKeys`, `$setElementOrder/<f>` and
     `$deleteFromPrimitiveList/<f>` directives; `$patch: merge` is rejected as upstream does.
     """
-    if patch is None:
-        patch = {}
+    patch = {} if patch is None else patch
     if not isinstance(patch, Mapping):
         raise PatchError(_unmarshal_error(patch, "map[string]interface {}"), 400)
     schema = SCHEMAS.get(kind or str(original.get("kind", "")), _DEFAULT_SCHEMA)
-    return _merge_map(copy.deepcopy(dict(original)), copy.deepcopy(dict(patch)), schema)
+    return _merge_map(json_copy(dict(original)), json_copy(dict(patch)), schema)
 
 
 def merge_patch(original: Mapping[str, Any], patch: Any) -> dict:
     """Apply an RFC 7386 JSON merge patch (`null` deletes, objects merge, all else replaces)."""
     if not isinstance(patch, Mapping):
         raise PatchError("Invalid JSON Patch", 400)
-    return _merge_docs(copy.deepcopy(dict(original)), patch)
+    return _merge_docs(json_copy(dict(original)), patch)
 
 
 def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
@@ -124,7 +124,7 @@ def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
             413,
         )
     try:
-        result = jsonpatch.apply_patch(copy.deepcopy(dict(original)), copy.deepcopy(ops), True)
+        result = jsonpatch.apply_patch(json_copy(dict(original)), json_copy(ops), True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
         raise PatchError(INVALID_MESSAGE, 422, detail=str(e)) from e
     if not isinstance(result, dict):

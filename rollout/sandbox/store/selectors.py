@@ -153,7 +153,7 @@ def _new_requirement(key: Any, op: Operator, values: Iterable[Any]) -> Requireme
     vals = list(values)
     if not isinstance(key, str) or not all(isinstance(v, str) for v in vals):
         raise SelectorError(f"label selector keys and values must be strings: {key!r} {vals!r}")
-    errs = [f'key: Invalid value: "{key}": {"; ".join(m)}' for m in [_key_errors(key)] if m]
+    errs = [f'key: Invalid value: "{key}": {"; ".join(m)}' for m in [label_key_errors(key)] if m]
     count_error = next((m for ops, ok, m in _COUNT_RULES if op in ops and not ok(len(vals))), "")
     if count_error:
         quoted = ", ".join(f'"{v}"' for v in vals)
@@ -162,7 +162,7 @@ def _new_requirement(key: Any, op: Operator, values: Iterable[Any]) -> Requireme
         if op in _NUMERIC and not (_INT64.fullmatch(v) and -(2**63) <= int(v) < 2**63):
             msg = "for 'Gt', 'Lt' operators, the value must be an integer"
             errs.append(f'values[{i}]: Invalid value: "{v}": {msg}')
-        if msgs := _value_errors(v):
+        if msgs := label_value_errors(v):
             errs.append(f'values[{i}][{key}]: Invalid value: "{v}": {"; ".join(msgs)}')
     if errs:
         raise SelectorError(errs[0] if len(errs) == 1 else f"[{', '.join(errs)}]")
@@ -213,7 +213,7 @@ class _LabelParser:
         kind, key = self.take()
         if kind != "id":
             raise SelectorError(f"found '{key}', expected: identifier")
-        if msgs := _key_errors(key):
+        if msgs := label_key_errors(key):
             raise SelectorError(f'Invalid value: "{key}": {"; ".join(msgs)}')
         if negated or self.peek()[0] in ("end", ","):
             op = Operator.DOES_NOT_EXIST if negated else Operator.EXISTS
@@ -251,13 +251,12 @@ class _LabelParser:
             last = kind
 
 
-def _key_errors(key: str) -> list[str]:
+def label_key_errors(key: str) -> list[str]:
     """validation.IsQualifiedName: `[prefix/]name`, name <= 63 chars."""
     parts = key.split("/")
-    name_regex = _regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
     if len(parts) > 2:
         return [
-            f"a qualified name {name_regex} with an optional DNS subdomain prefix and '/' "
+            f"a qualified name {_NAME_REGEX_ERROR} with an optional DNS subdomain prefix and '/' "
             "(e.g. 'example.com/MyName')"
         ]
     errs: list[str] = []
@@ -273,11 +272,11 @@ def _key_errors(key: str) -> list[str]:
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
     if not _NAME.fullmatch(name):
-        errs.append(f"name part {name_regex}")
+        errs.append(f"name part {_NAME_REGEX_ERROR}")
     return errs
 
 
-def _value_errors(value: str) -> list[str]:
+def label_value_errors(value: str) -> list[str]:
     """validation.IsValidLabelValue: empty, or a name-like string of <= 63 chars."""
     errs = ["must be no more than 63 characters"] if len(value) > 63 else []
     if value and not _NAME.fullmatch(value):
@@ -286,8 +285,11 @@ def _value_errors(value: str) -> list[str]:
 
 
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    shown = " or ".join(f"'{e}'," for e in examples)
-    return f"{msg} (e.g. {shown} regex used for validation is '{fmt}')"
+    shown = "".join((" or " if i else "") + f"'{e}', " for i, e in enumerate(examples))
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"  # as upstream's
+
+
+_NAME_REGEX_ERROR = _regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
 
 
 # --- field selectors ------------------------------------------------------------------

@@ -8,7 +8,6 @@ Stored objects are never mutated in place; readers must not mutate what they get
 
 from __future__ import annotations
 
-import copy
 import datetime
 import random
 import threading
@@ -18,7 +17,9 @@ from typing import Any
 
 from rollout.sandbox.kinds import BY_KEY, GENERATION_KINDS, Kind
 from rollout.sandbox.store import defaults, errors, strategy
+from rollout.sandbox.store.copying import json_copy
 from rollout.sandbox.store.selectors import FieldSelector, LabelSelector
+from rollout.sandbox.store.table import Table
 from rollout.sandbox.store.watch import Event, History, Watcher
 
 Obj = dict[str, Any]
@@ -29,6 +30,7 @@ PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
 }
+HISTORY = 50_000  # events a watch can resume from (older resourceVersions: 410 Gone)
 
 
 def now_iso() -> str:
@@ -39,9 +41,9 @@ def now_iso() -> str:
 class Store:
     """All objects of all kinds, with a single resourceVersion counter."""
 
-    def __init__(self, *, history: int = 50_000, seed: int | None = None) -> None:
+    def __init__(self, *, history: int = HISTORY, seed: int | None = None) -> None:
         self.lock = threading.RLock()
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {k: {} for k in BY_KEY}
+        self._table = Table(BY_KEY)
         self._rv = 1
         self._history = History(history)
         self._watchers: set[Watcher] = set()
@@ -59,7 +61,7 @@ class Store:
     def get(self, kind: Kind, namespace: str, name: str) -> Obj:
         """The stored object (read-only) or a 404 ApiError."""
         with self.lock:
-            obj = self._objects[kind.key].get((self._ns(kind, namespace), name))
+            obj = self._table.get(kind.key, self._ns(kind, namespace), name)
         if obj is None:
             raise errors.not_found(kind.plural, kind.group, name)
         return obj
@@ -67,7 +69,7 @@ class Store:
     def find(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         """The stored object or None."""
         with self.lock:
-            return self._objects[kind.key].get((self._ns(kind, namespace), name))
+            return self._table.get(kind.key, self._ns(kind, namespace), name)
 
     def list(
         self,
@@ -79,14 +81,7 @@ class Store:
     ) -> tuple[list[Obj], int]:
         """Matching objects sorted by namespace/name, and the list's resourceVersion."""
         with self.lock:
-            items = [
-                obj
-                for (ns, _), obj in sorted(self._objects[kind.key].items())
-                if (namespace is None or ns == namespace)
-                and (labels is None or labels.matches(obj["metadata"].get("labels") or {}))
-                and (fields is None or fields.matches(obj))
-            ]
-            return items, self._rv
+            return self._table.select(kind.key, namespace, labels, fields), self._rv
 
     def creation_index(self, obj: Obj) -> int:
         """Order in which `obj` was created (ties in creationTimestamp broken exactly)."""
@@ -96,7 +91,7 @@ class Store:
 
     def create(self, kind: Kind, namespace: str, obj: Obj, *, dry_run: bool = False) -> Obj:
         """Create `obj` (201 semantics); 409 AlreadyExists, 404 for a missing namespace."""
-        obj = strategy.decoded(kind, copy.deepcopy(obj))
+        obj = strategy.prepare_create(kind, strategy.decoded(kind, json_copy(obj)))
         meta = obj.setdefault("metadata", {})
         ns = self._ns(kind, namespace or meta.get("namespace", ""))
         with self.lock:
@@ -106,10 +101,10 @@ class Store:
             if not meta.get("name") and meta.get("generateName"):
                 suffix = "".join(self._random.choice(NAME_CHARS) for _ in range(5))
                 meta["name"] = meta["generateName"] + suffix
-            obj = defaults.apply_defaults(kind, obj)
+            obj = defaults.apply_defaults(kind, obj, in_place=True)
             defaults.validate(kind, obj)
             name = obj["metadata"]["name"]
-            if (ns, name) in self._objects[kind.key]:
+            if self._table.get(kind.key, ns, name) is not None:
                 raise errors.already_exists(kind.plural, kind.group, name)
             self._init_metadata(kind, obj)
             if dry_run:
@@ -148,7 +143,7 @@ class Store:
                 )
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind.plural, kind.group, name)
-            return self._write(kind, old, copy.deepcopy(obj), subresource, dry_run)
+            return self._write(kind, old, json_copy(obj), subresource, dry_run)
 
     def patch(
         self,
@@ -192,7 +187,7 @@ class Store:
     ) -> Obj:
         """Read-modify-write under the lock (for the sandbox's own controllers)."""
         with self.lock:
-            new = copy.deepcopy(self.get(kind, namespace, name))
+            new = json_copy(self.get(kind, namespace, name))
             mutate(new)
             return self._write(kind, self.get(kind, namespace, name), new, subresource, False)
 
@@ -225,7 +220,7 @@ class Store:
             if kind.key == "namespaces" or finalizers:
                 if meta.get("deletionTimestamp"):
                     return old
-                marked = copy.deepcopy(old)
+                marked = json_copy(old)
                 marked["metadata"]["deletionTimestamp"] = now_iso()
                 marked["metadata"]["finalizers"] = finalizers or None
                 if kind.key == "namespaces":
@@ -295,7 +290,7 @@ class Store:
                 "the namespace of the provided object does not match the "
                 "namespace sent on the request"
             )
-        found = self._objects["namespaces"].get(("", ns))
+        found = self._table.get("namespaces", "", ns)
         if found is None:
             raise errors.not_found("namespaces", "", ns)
         if found["metadata"].get("deletionTimestamp"):
@@ -320,7 +315,7 @@ class Store:
 
     def _write(self, kind: Kind, old: Obj, new: Obj, subresource: str | None, dry_run: bool) -> Obj:
         if subresource != "status":
-            new = defaults.apply_defaults(kind, new)
+            new = defaults.apply_defaults(kind, new, in_place=True)
         new = strategy.prepare_update(kind, old, new, subresource)
         if new == old:
             return old
@@ -344,7 +339,7 @@ class Store:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         meta = obj["metadata"]
-        self._objects[kind.key][(meta.get("namespace", ""), meta["name"])] = obj
+        self._table.put(kind.key, obj)
         if type_ == "ADDED":
             self._creation[meta["uid"]] = self._rv
         self._publish(Event(type_, kind.key, meta.get("namespace", ""), obj, self._rv, old))
@@ -352,10 +347,10 @@ class Store:
 
     def _remove(self, kind: Kind, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        del self._objects[kind.key][(meta.get("namespace", ""), meta["name"])]
+        self._table.pop(kind.key, obj)
         self._creation.pop(meta.get("uid", ""), None)
         self._rv += 1
-        gone = copy.deepcopy(obj)
+        gone = json_copy(obj)
         gone["metadata"]["resourceVersion"] = str(self._rv)
         self._publish(Event("DELETED", kind.key, meta.get("namespace", ""), gone, self._rv))
         return gone
@@ -368,15 +363,14 @@ class Store:
             listener(event)
 
     def _orphan_dependents(self, uid: str) -> None:
-        for key, objects in self._objects.items():
-            for obj in list(objects.values()):
-                refs = obj["metadata"].get("ownerReferences") or []
-                if any(r.get("uid") == uid for r in refs):
-                    new = copy.deepcopy(obj)
-                    kept = [r for r in refs if r.get("uid") != uid]
-                    new["metadata"]["ownerReferences"] = kept or None
-                    strategy.drop_none(new["metadata"])
-                    self._commit(BY_KEY[key], "MODIFIED", new, obj)
+        for key, obj in self._table.every():
+            refs = obj["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == uid for r in refs):
+                new = json_copy(obj)
+                kept = [r for r in refs if r.get("uid") != uid]
+                new["metadata"]["ownerReferences"] = kept or None
+                strategy.drop_none(new["metadata"])
+                self._commit(BY_KEY[key], "MODIFIED", new, obj)
 
 
 def _accepted(kind: Kind) -> str:

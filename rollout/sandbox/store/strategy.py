@@ -12,6 +12,7 @@ from typing import Any
 
 from rollout.sandbox.kinds import STATUS_KINDS, Kind
 from rollout.sandbox.store import errors, patch, shapes
+from rollout.sandbox.store.copying import json_copy
 from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 
 Obj = dict[str, Any]
@@ -50,6 +51,14 @@ def prepare_update(kind: Kind, old: Obj, new: Obj, subresource: str | None) -> O
         meta["generation"] = old_meta["generation"] + (1 if bump else 0)
     drop_none(meta)
     return new
+
+
+def prepare_create(kind: Kind, obj: Obj) -> Obj:
+    """`obj` as a create stores it: a kind with a status subresource cannot set status
+    on create (upstream PrepareForCreate); defaulting then adds what it starts with."""
+    if kind.key in STATUS_KINDS:
+        obj.pop("status", None)
+    return obj
 
 
 def decoded(kind: Kind, obj: Obj) -> Obj:
@@ -106,10 +115,10 @@ def patched(kind: Kind, style: str, base: Obj, body: Any, *, scale: bool = False
 
 def _status_update(kind: Kind, old: Obj, new: Obj) -> Obj:
     """A status write keeps everything but status (and, for built-in kinds, most metadata)."""
-    merged = copy.deepcopy(old)
+    merged = json_copy(old)
     merged["status"] = new.get("status", {})
     if kind.builtin:
-        meta = copy.deepcopy(new.get("metadata") or {})
+        meta = json_copy(new.get("metadata") or {})
         for key in STATUS_KEEPS_METADATA.get(kind.key, ()):
             if key in old["metadata"]:
                 meta[key] = old["metadata"][key]
@@ -171,7 +180,7 @@ def scaled(kind: Kind, old: Obj, scale: Obj) -> Obj:
             name,
             [("spec.replicas", "Invalid value: must be greater than or equal to 0")],
         )
-    new = copy.deepcopy(old)
+    new = json_copy(old)
     new["spec"]["replicas"] = replicas
     return new
 

@@ -15,6 +15,7 @@ Obj = dict[str, Any]
 NS = "shop"
 HOST = "link-manager"
 AT = {"service": HOST, "namespace": NS}
+A_B = HeaderMatch("x-canary", "true")
 
 
 def user_http() -> list[Obj]:
@@ -148,10 +149,10 @@ def test_weights_of_a_route_in_the_users_shape_is_all_stable() -> None:
 
 def test_with_weights_is_idempotent() -> None:
     once = shapes.with_weights(user_http(), primary(), Weights(50, 50), **AT,
-                               match_header=HeaderMatch("x-canary", "true"), mirror=20)  # fmt: skip
+                               match_header=A_B, mirror=20)  # fmt: skip
 
     twice = shapes.with_weights(once, primary(), Weights(50, 50), **AT,
-                                match_header=HeaderMatch("x-canary", "true"), mirror=20)  # fmt: skip
+                                match_header=A_B, mirror=20)  # fmt: skip
 
     assert twice == once
 
@@ -203,7 +204,7 @@ def test_mirror_copies_a_percentage_to_the_canary_subset() -> None:
 
 def test_restored_puts_back_exactly_the_users_routes() -> None:
     changed = shapes.with_weights(user_http(), primary(), Weights(50, 50), **AT,
-                                  match_header=HeaderMatch("x-canary", "true"), mirror=10)  # fmt: skip
+                                  match_header=A_B, mirror=10)  # fmt: skip
 
     assert shapes.restored(changed, primary()) == user_http()
     assert shapes.restored(user_http(), primary()) == user_http()  # idempotent

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import time
+
 from rollout.sandbox.faults import Faults, Request, RequestLog
 
 
@@ -30,6 +33,20 @@ def test_request_log_counts_stay_exact_after_old_entries_are_dropped() -> None:
     assert log.count(user_agent="rollout", code=409) == 1
     log.clear()
     assert log.count() == 0
+
+
+def test_entries_unpack_as_request_and_code_and_carry_the_time_they_were_recorded() -> None:
+    log = RequestLog()
+    before = time.monotonic()
+    log.record(req("get"), 200)
+    after = time.monotonic()
+
+    (entry,) = log.entries
+    request, code = entry
+    assert (request.verb, code) == ("get", 200)
+    assert (entry.request, entry.code) == (request, code)
+    assert before <= entry.at <= after
+    assert copy.deepcopy(entry).at == entry.at
 
 
 def test_fault_with_times_stops_after_that_many_hits() -> None:
