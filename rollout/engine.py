@@ -435,12 +435,17 @@ _ABORT_CLAIM = threading.Lock()
 
 
 def _interrupt_once(aborted: threading.Event) -> None:
-    """Set `aborted` and interrupt the main thread, once: the abort watcher and a pause
-    (whose watch the interrupt cannot break) may both see the same abort request."""
+    """Set `aborted` and interrupt the main thread, once (the abort watcher and a pause
+    may both see the same request). A real SIGINT to the main thread also breaks a
+    blocking socket read (a watch, a Prometheus query), which `interrupt_main` cannot."""
     with _ABORT_CLAIM:
         if not aborted.is_set():
             aborted.set()
-            _thread.interrupt_main()
+            main = threading.main_thread()
+            if threading.current_thread() is main or main.ident is None:
+                _thread.interrupt_main()
+            else:
+                signal.pthread_kill(main.ident, signal.SIGINT)
 
 
 def _install(signum: int, handler: Callable[..., object] | int | None) -> object:

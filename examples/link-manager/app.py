@@ -257,8 +257,8 @@ def main() -> int:
         return 2
     server = make_server(App(config))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    host, port = server.server_address[:2]
-    print(f"link-manager {config.version} listening on {host}:{port}", flush=True)
+    port = server.server_address[1]
+    print(f"link-manager {config.version} listening on {config.host}:{port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -36,11 +36,11 @@ class LoadConfig:
     def from_env(cls) -> LoadConfig:
         env = os.environ
         return cls(
-            target_url=env.get("TARGET_URL", cls.target_url),
-            rate=float(env.get("RATE", cls.rate)),
-            workers=int(env.get("WORKERS", cls.workers)),
-            post_fraction=float(env.get("POST_FRACTION", cls.post_fraction)),
-            header_fraction=float(env.get("HEADER_FRACTION", cls.header_fraction)),
+            target_url=env.get("TARGET_URL", "http://link-manager/links"),
+            rate=float(env.get("RATE", "20")),
+            workers=int(env.get("WORKERS", "4")),
+            post_fraction=float(env.get("POST_FRACTION", "0.1")),
+            header_fraction=float(env.get("HEADER_FRACTION", "0.1")),
         )
 
 

@@ -26,6 +26,7 @@ from tests.sandbox.cli_runs import (
     APP,
     FAST_ANALYSIS,
     REPO,
+    Run,
     deploy_app,
     lease_exists,
     record,
@@ -38,6 +39,7 @@ from tests.sandbox.selector_watch import COLOR, HASH, Observer, objects, service
 Obj = dict[str, Any]
 ORIGINAL = {"app": APP}
 PREVIEW = f"{APP}-preview"
+STEPS = ["deploy green", "verify green", "switch to green", "scale down blue"]
 
 
 @pytest.fixture
@@ -57,6 +59,20 @@ def observe() -> Iterator[Callable[[client.ApiClient, str], Observer]]:
 
 def _measured(rec: Obj) -> list[float]:
     return [m["value"] for s in rec["steps"] for m in s["measurements"] if m["value"] is not None]
+
+
+def _bluegreen(
+    kubeconfig: Path, namespace: str, image: str, *args: str, timeout: float = 60
+) -> Run:
+    """`rollout bluegreen link-manager --image IMAGE ARGS... -o json`."""
+    return rollout(
+        kubeconfig, namespace, "bluegreen", APP, "--image", image, *args, "-o", "json",
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _prometheus(server: PrometheusServer) -> tuple[str, ...]:
+    return ("--prometheus-url", server.url)
 
 
 def _log_time(stderr: str, event: str) -> float:
@@ -81,23 +97,11 @@ def test_first_and_second_rollout_end_in_the_documented_state(
     obs = observe(api_client, app)
     sandbox.requests.clear()
 
-    first = rollout(
-        kubeconfig,
-        app,
-        "bluegreen",
-        APP,
-        "--image",
-        "v2",
-        "--preview-service",
-        PREVIEW,
-        "--scale-down-delay",
-        "1s",
-        "-o",
-        "json",
+    first = _bluegreen(
+        kubeconfig, app, "v2", "--preview-service", PREVIEW, "--scale-down-delay", "1s"
     )
 
     assert first.code == 0, first.stderr
-    green = {APP: 0, f"{APP}-green": 4}
     assert objects(api_client, app) == {
         APP: (0, "v2", None),  # the user's own: scaled to 0, template names the live version
         f"{APP}-green": (4, "v2", "green"),
@@ -106,32 +110,16 @@ def test_first_and_second_rollout_end_in_the_documented_state(
     }
     assert service_writes(sandbox, app) == ["patch", "patch"]  # pin by hash, then the swap
     assert service_writes(sandbox, app, "") == ["create"]  # the preview, created green
-    assert [s["name"] for s in first.result["steps"]] == [
-        "deploy green",
-        "verify green",
-        "switch to green",
-        "scale down blue",
-    ]
+    assert [s["name"] for s in first.result["steps"]] == STEPS
     assert first.result["steps"][2]["achieved"] == 100.0
-    assert {k: v for k, v in _replicas(api_client, app).items() if k in green} == green
+    assert _replicas(api_client, app) == {APP: 0, f"{APP}-green": 4}  # ready
     preview = client.CoreV1Api(api_client).read_namespaced_service(PREVIEW, app)
     assert preview.metadata.labels["app.kubernetes.io/managed-by"] == "rollout"
     assert preview.metadata.annotations["rollout.dev/owner"] == f"Deployment/{APP}"
     sandbox.requests.clear()
 
-    second = rollout(
-        kubeconfig,
-        app,
-        "bluegreen",
-        APP,
-        "--image",
-        "v4",
-        "--preview-service",
-        PREVIEW,
-        "--scale-down-delay",
-        "0",
-        "-o",
-        "json",
+    second = _bluegreen(
+        kubeconfig, app, "v4", "--preview-service", PREVIEW, "--scale-down-delay", "0"
     )
     done = obs.stop()
 
@@ -163,20 +151,16 @@ def test_later_rollouts_reuse_the_idle_colour_and_a_failed_one_removes_only_its_
     observe: Callable[[client.ApiClient, str], Observer],
 ) -> None:
     for image in ("v2", "v4"):
-        run = rollout(
-            kubeconfig, app, "bluegreen", APP, "--image", image, "--scale-down-delay", "0"
-        )
+        run = _bluegreen(kubeconfig, app, image, "--scale-down-delay", "0")
         assert run.code == 0, run.stderr
     obs = observe(api_client, app)
     sandbox.requests.clear()
 
-    third = rollout(kubeconfig, app, "bluegreen", APP, "--image", "v5", "--scale-down-delay", "0")
+    third = _bluegreen(kubeconfig, app, "v5", "--scale-down-delay", "0")
     after_third = objects(api_client, app)
     writes_third = service_writes(sandbox, app)
     sandbox.requests.clear()
-    failed = rollout(
-        kubeconfig, app, "bluegreen", APP, "--image", "never-ready", "--timeout", "2s", "-o", "json"
-    )
+    failed = _bluegreen(kubeconfig, app, "never-ready", "--timeout", "2s")
     done = obs.stop()
 
     assert third.code == 0, third.stderr
@@ -220,22 +204,8 @@ def test_failed_post_promotion_analysis_swaps_back_in_one_write(
     obs = observe(api, shared_app)
     shared_sandbox.requests.clear()
 
-    run = rollout(
-        kubeconfig,
-        shared_app,
-        "bluegreen",
-        APP,
-        "--image",
-        "v3",
-        "--post-promotion-check",
-        "success-rate>=95",
-        *FAST_ANALYSIS,
-        "--prometheus-url",
-        prometheus.url,
-        "-o",
-        "json",
-        timeout=90,
-    )
+    checks = ("--post-promotion-check", "success-rate>=95", *FAST_ANALYSIS)
+    run = _bluegreen(kubeconfig, shared_app, "v3", *checks, *_prometheus(prometheus), timeout=90)
     done = obs.stop()
 
     assert run.code == 1, run.stderr
@@ -268,23 +238,9 @@ def test_failed_pre_promotion_analysis_never_switches(
     obs = observe(api, shared_app)
     shared_sandbox.requests.clear()
 
-    run = rollout(
-        kubeconfig,
-        shared_app,
-        "bluegreen",
-        APP,
-        "--image",
-        "v3",
-        "--preview-service",
-        PREVIEW,
-        "--pre-promotion-check",
-        "success-rate>=95",
-        *FAST_ANALYSIS,
-        "--prometheus-url",
-        prometheus.url,
-        "-o",
-        "json",
-        timeout=90,
+    checks = ("--preview-service", PREVIEW, "--pre-promotion-check", "success-rate>=95")
+    run = _bluegreen(
+        kubeconfig, shared_app, "v3", *checks, *FAST_ANALYSIS, *_prometheus(prometheus), timeout=90
     )
     done = obs.stop()
 
@@ -313,19 +269,7 @@ def test_no_auto_promote_exits_4_then_promote_and_resume_finish(
     obs = observe(api_client, app)
     sandbox.requests.clear()
 
-    paused = rollout(
-        kubeconfig,
-        app,
-        "bluegreen",
-        APP,
-        "--image",
-        "v2",
-        "--no-auto-promote",
-        "--scale-down-delay",
-        "0",
-        "-o",
-        "json",
-    )
+    paused = _bluegreen(kubeconfig, app, "v2", "--no-auto-promote", "--scale-down-delay", "0")
 
     assert paused.code == 4, paused.stderr
     assert record(api_client, app)["phase"] == "Paused"
@@ -401,15 +345,10 @@ def test_dry_run_plans_the_four_steps_and_persists_nothing(
 ) -> None:
     sandbox.requests.clear()
 
-    run = rollout(kubeconfig, app, "bluegreen", APP, "--image", "v2", "--dry-run", "-o", "json")
+    run = _bluegreen(kubeconfig, app, "v2", "--dry-run")
 
     assert run.code == 0, run.stderr
-    assert run.result["plan"] == [
-        "deploy green",
-        "verify green",
-        "switch to green",
-        "scale down blue",
-    ]
+    assert run.result["plan"] == STEPS
     assert sandbox.requests.count(writes=True) == 2  # the pin and the create, dryRun=All
     assert sandbox.requests.count(persisted=True) == 0
 
