@@ -94,7 +94,12 @@ install_istio() {
         return 0
     fi
     say "installing Istio (minimal profile: istiod) with its standard metrics"
-    istioctl install -y --set profile=minimal --set meshConfig.enablePrometheusMerge=true
+    # Small sidecar/istiod requests so one kind node fits several namespaces of pods.
+    istioctl install -y --set profile=minimal \
+        --set meshConfig.enablePrometheusMerge=true \
+        --set values.global.proxy.resources.requests.cpu=10m \
+        --set values.global.proxy.resources.requests.memory=40Mi \
+        --set values.pilot.resources.requests.cpu=100m
     kubectl -n istio-system rollout status deployment/istiod --timeout=300s
     kubectl apply -f "$here/istio-telemetry.yaml" >/dev/null
 }

@@ -23,6 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from rollout.sandbox import Sandbox, SandboxConfig
+from rollout.sandbox.faults import RequestLog
 from rollout.sandbox.prometheus import PrometheusServer, is_installed
 from tests.e2e.clusters import (
     DEFAULT_PROMETHEUS,
@@ -39,6 +40,7 @@ from tests.e2e.runner import Done, ScenarioRunner, ToolRequests
 from tests.e2e.scenarios import Env, is_registered, not_registered_message
 
 SPEED = 20.0  # sandbox clock: a 1 s startup delay takes 50 ms
+REQUEST_LOG_SIZE = 500_000  # entries; the whole e2e suite makes a few thousand requests
 
 
 REAL_CLUSTER_TEST_TIMEOUT = 3600  # seconds: real pods and 10 s analysis intervals
@@ -67,7 +69,10 @@ def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EClu
         pytest.fail("the prometheus binary is missing: `apt-get install prometheus` "
                     "(.ci/run installs it)")
     base = SandboxConfig.from_yaml(EXAMPLES / "sandbox.yaml")
-    box = Sandbox(dataclasses.replace(base, speed=SPEED)).start()
+    box = Sandbox(dataclasses.replace(base, speed=SPEED))
+    # before start, as bench/ does: the whole suite's requests stay in the log (test_rbac)
+    box.requests = box.api.requests = RequestLog(keep=REQUEST_LOG_SIZE)
+    box.start()
     prometheus = PrometheusServer([box.url.removeprefix("http://")]).start()
     directory = tmp_path_factory.mktemp("e2e-sandbox")
     kubeconfig = box.write_kubeconfig(directory / "sandbox.kubeconfig")

@@ -1,9 +1,9 @@
 """The e2e scenarios, written once for every cluster: what each one asks `rollout` to do.
 
 A scenario *drives* the real CLI (a subprocess, one per process the user would run) and
-returns the runs; the tests assert on them. Every rollout starts from the example
-`examples/rollouts/<strategy>.yaml`, with the cluster's analysis pace and a few
-per-strategy flags that only make it quicker (no timed pauses, no scale-down delay).
+returns the runs; the tests assert on them. Every rollout runs a copy of the example
+`examples/rollouts/<strategy>.yaml` changed only to be quicker (no timed pauses, no
+scale-down delay) or to stop for a human, with the cluster's analysis pace as flags.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from strategies import REGISTRY
 from tests.e2e.clusters import EXAMPLES, E2ECluster
 
 APP = "link-manager"
-REPO = "ghcr.io/example/link-manager"
 ANNOTATION = "rollout.dev/rollout"
 STRATEGIES = ("rolling", "recreate", "bluegreen", "canary", "istio-canary")
 MANUAL = ("bluegreen", "canary", "istio-canary")  # the strategies that can stop for a human

@@ -182,6 +182,9 @@ def test_abort_from_a_second_process_restores_stable_and_the_first_exits_1(
         aborted = rollout(kubeconfig, app, "abort", APP)
         _, err = first.communicate(timeout=30)
 
+    print("SPLITS", watch.splits)
+    print("ABORT", aborted.stderr[-3000:])
+    print("FIRST", err[-6000:])
     assert shrunk == 3  # stable gave a pod to the canary
     paused = watch.splits.index((1, 4))  # 1 canary beside 3 stable
     after = watch.splits[paused:]
