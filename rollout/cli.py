@@ -175,7 +175,22 @@ def main() -> None:
     """
 
 
-def _rollout_command(kind: str, help_text: str, extra: list[Callable[..., Any]]) -> None:
+OptionSpec = tuple[tuple[str, ...], dict[str, Any]]
+STRATEGY_OPTIONS: dict[str, OptionSpec] = {}  # every strategy-specific option, by flag
+
+
+def _opt(*decls: str, **kwargs: Any) -> OptionSpec:
+    """A click option kept as data, so `run -f` can offer every strategy's options too."""
+    return decls, kwargs
+
+
+def _with_options(fn: Callable[..., Any], options: list[OptionSpec]) -> Callable[..., Any]:
+    for decls, kwargs in reversed(options):
+        fn = click.option(*decls, **kwargs)(fn)
+    return fn
+
+
+def _rollout_command(kind: str, help_text: str, extra: list[OptionSpec]) -> None:
     def body(name: str, **kw: Any) -> Result:
         from rollout import spec as specs
 
@@ -187,9 +202,8 @@ def _rollout_command(kind: str, help_text: str, extra: list[Callable[..., Any]])
             )
         )
 
-    fn: Callable[..., Any] = command(body)
-    for option in reversed(extra):
-        fn = option(fn)
+    STRATEGY_OPTIONS.update({decls[0]: (decls, kwargs) for decls, kwargs in extra})
+    fn = _with_options(command(body), extra)
     fn = rollout_options(global_options(fn))
     fn = click.argument("name")(fn)
     main.command(kind, help=help_text)(fn)
@@ -199,18 +213,18 @@ _rollout_command(
     "rolling",
     "Native rolling update, optionally paused at batch boundaries.",
     [
-        click.option("--batches", help="Pause and analyse at these shares, e.g. 25%,50%,100%."),
-        click.option("--max-surge", help="maxSurge for this rollout (int or %)."),
-        click.option("--max-unavailable", help="maxUnavailable for this rollout (int or %)."),
+        _opt("--batches", help="Pause and analyse at these shares, e.g. 25%,50%,100%."),
+        _opt("--max-surge", help="maxSurge for this rollout (int or %)."),
+        _opt("--max-unavailable", help="maxUnavailable for this rollout (int or %)."),
     ],
 )
 _rollout_command("recreate", "Stop all old pods, then start the new version.", [])
 
 
-def _step_options() -> list[Callable[..., Any]]:
+def _step_options() -> list[OptionSpec]:
     return [
-        click.option("--steps", help="Traffic shares to the new version, e.g. 10,25,50."),
-        click.option("--pause", help="At each step: a duration (2m) or 'manual' (promote)."),
+        _opt("--steps", help="Traffic shares to the new version, e.g. 10,25,50."),
+        _opt("--pause", help="At each step: a duration (2m) or 'manual' (promote)."),
     ]
 
 
@@ -218,27 +232,25 @@ _rollout_command(
     "bluegreen",
     "A second Deployment comes up; the Service swaps in one write.",
     [
-        click.option(
-            "--preview-service", help="Service pointed at the new colour before the swap."
-        ),
-        click.option(
+        _opt("--preview-service", help="Service pointed at the new colour before the swap."),
+        _opt(
             "--pre-promotion-check",
             "pre_promotion_checks",
             multiple=True,
             help="Check on the new colour before the swap (same syntax as --check).",
         ),
-        click.option(
+        _opt(
             "--post-promotion-check",
             "post_promotion_checks",
             multiple=True,
             help="Check after the swap, while the old colour is kept up.",
         ),
-        click.option(
+        _opt(
             "--auto-promote/--no-auto-promote",
             default=None,
             help="Swap without waiting for `rollout promote` (default: auto).",
         ),
-        click.option("--scale-down-delay", help="Keep the old colour up this long (default 30s)."),
+        _opt("--scale-down-delay", help="Keep the old colour up this long (default 30s)."),
     ],
 )
 _rollout_command(
@@ -246,7 +258,7 @@ _rollout_command(
     "A <name>-canary Deployment takes a share of the pods, in steps.",
     [
         *_step_options(),
-        click.option(
+        _opt(
             "--shrink-stable",
             is_flag=True,
             default=None,
@@ -259,15 +271,11 @@ _rollout_command(
     "Canary by Istio VirtualService weights, in steps.",
     [
         *_step_options(),
-        click.option(
-            "--virtual-service", help="VirtualService routing the host (else discovered)."
-        ),
-        click.option("--destination-rule", help="DestinationRule for the host (else discovered)."),
-        click.option(
-            "--match-header", help="Send requests with this header to the canary: NAME=VALUE."
-        ),
-        click.option("--mirror", type=int, help="Mirror this percentage of traffic to the canary."),
-        click.option(
+        _opt("--virtual-service", help="VirtualService routing the host (else discovered)."),
+        _opt("--destination-rule", help="DestinationRule for the host (else discovered)."),
+        _opt("--match-header", help="Send requests with this header to the canary: NAME=VALUE."),
+        _opt("--mirror", type=int, help="Mirror this percentage of traffic to the canary."),
+        _opt(
             "--create-routing",
             is_flag=True,
             default=None,
@@ -287,15 +295,22 @@ _rollout_command(
 )
 @rollout_options
 @global_options
-@command
-def run_file(filename: str, **kw: Any) -> Result:
+def run_file(filename: str, **kw: Any) -> None:
     """Run the rollout described in a YAML file (flags override its fields)."""
+    _run_file(filename=filename, **kw)
+
+
+def _run_file_body(filename: str, **kw: Any) -> Result:
     from rollout import spec as specs
 
     engine, namespace = _engine(kw)
     return engine.start(
         specs.spec_from_file(filename, namespace=namespace, overrides=_overrides(kw))
     )
+
+
+_run_file = command(_run_file_body)
+run_file = _with_options(run_file, list(STRATEGY_OPTIONS.values()))
 
 
 @main.command("resume")
@@ -323,7 +338,7 @@ def abort(name: str, **kw: Any) -> Result:
 
 @main.command("promote")
 @click.argument("name")
-@click.option("--full", is_flag=True, help="Skip the remaining steps.")
+@click.option("--full", is_flag=True, help="No more pauses: run the remaining steps through.")
 @global_options
 @command
 def promote(name: str, full: bool, **kw: Any) -> Result:

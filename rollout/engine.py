@@ -6,17 +6,15 @@ Knows no strategy by name: the CLI passes the Strategy class in.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import dataclasses
-import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
-from rollout import analysis, deployments, errors, kube, lease, metrics, state
+from rollout import analysis, deployments, errors, interrupts, kube, lease, metrics, state
 from rollout.report import Outcome, Reporter, Result
 from rollout.settings import Settings
 from rollout.spec import PAUSE_MANUAL, ObjectRef, OnInterrupt, PrometheusSpec, RolloutSpec
@@ -24,7 +22,6 @@ from rollout.state import Phase, Request, RolloutRecord, StepRecord
 from strategies.base import Context, Step, Strategy
 
 log = structlog.get_logger(__name__)
-ABORT_WATCH_SECONDS = 5.0
 
 
 @dataclass
@@ -195,7 +192,7 @@ class Engine:
     ) -> Result:
         """Run `first` (the initial record write) then the steps, under interrupt handling:
         SIGINT/SIGTERM or an abort request at any point rolls back (or leaves, per spec)."""
-        with self._interrupts(record.spec.target) as aborted:
+        with interrupts.watch_for_abort(self.cluster, record.spec.target, self.settings) as aborted:
             try:
                 if first is not None:
                     first()
@@ -213,7 +210,10 @@ class Engine:
             except KeyboardInterrupt:
                 by = "aborted by `rollout abort`" if aborted.is_set() else "interrupted by signal"
                 if aborted.is_set() or record.spec.on_interrupt is OnInterrupt.ABORT:
-                    return self._roll_back(strategy, record, Phase.ABORTED, by)
+                    result = self._roll_back(strategy, record, Phase.ABORTED, by)
+                    if aborted.is_set():  # traffic first; then the request is answered
+                        self._clear_request(record.spec.target)
+                    return result
                 record.message = f"{by}; left as is: `rollout resume` or `rollout abort`"
                 self._save(record, "RolloutInterrupted", record.message, warning=True)
                 return Result(Outcome.LEFT, record.spec.target, record.message, record)
@@ -244,7 +244,7 @@ class Engine:
                     return self._roll_back(strategy, record, Phase.FAILED, verdict.message)
                 log.info("gate.passed", step=step.name, message=verdict.message)
             rec.outcome, rec.finished = "passed", state.now_iso()
-        if step.pause and record.step < len(record.steps) - 1:
+        if step.pause and not record.skip_pauses and record.step < len(record.steps) - 1:
             paused = self._pause(record, step, aborted)
             if paused is not None:
                 return paused
@@ -281,12 +281,14 @@ class Engine:
                     or d
                 )
             if state.read_request(d) is Request.ABORT:
-                _interrupt_once(aborted)  # the watcher's job; KeyboardInterrupt at our next call
+                interrupts.interrupt_once(
+                    aborted
+                )  # the watcher's job; KeyboardInterrupt at our next call
             request = _promotion(d)
         if request is not Request.NONE:
             self._clear_request(record.spec.target)
-        if request is Request.PROMOTE_FULL:
-            record.step = len(record.steps) - 2  # the loop's += 1 lands on the last step
+        if request is Request.PROMOTE_FULL:  # every remaining step runs, none pauses
+            record.skip_pauses = True
         if record.phase is Phase.PAUSED:
             record.move_to(Phase.PROGRESSING, f"promoted ({request.value})")
         return None
@@ -294,7 +296,7 @@ class Engine:
     def _roll_back(
         self, strategy: Strategy, record: RolloutRecord, end: Phase, reason: str
     ) -> Result:
-        with _no_interrupts():  # traffic first: before the record and events are written
+        with interrupts.held():  # traffic first: before the record and events are written
             try:
                 strategy.shift_to_stable()
             except errors.RolloutError as e:  # rollback() tries again
@@ -303,7 +305,7 @@ class Engine:
             record.move_to(Phase.ABORTING, reason)
         self._save(record, "RolloutRollingBack", reason, warning=True)
         log.warning("rollback.started", reason=reason)
-        with _no_interrupts():
+        with interrupts.held():
             strategy.rollback()
         record.move_to(end, f"{reason}; rolled back to {_fmt(record.previous_images)}")
         self._save(record, "RolloutRolledBack", record.message, warning=True)
@@ -356,6 +358,8 @@ class Engine:
             clock=self.clock,
             on_measurement=self.reporter.measurement,
         )
+        if spec.strategy not in self.strategies:
+            raise errors.SpecError(f"strategy {spec.strategy.value}: not available in this build")
         return self.strategies[spec.strategy](ctx)
 
     def _provider(self, spec: RolloutSpec) -> metrics.MetricProvider | None:
@@ -389,81 +393,6 @@ class Engine:
             target,
             {"metadata": {"annotations": {state.REQUEST_ANNOTATION: None}}},
         )
-
-    @contextlib.contextmanager
-    def _interrupts(self, target: ObjectRef) -> Iterator[threading.Event]:
-        """SIGTERM behaves like Ctrl-C; an abort request interrupts the main thread too."""
-        aborted, done = threading.Event(), threading.Event()
-        previous = _install(signal.SIGTERM, signal.default_int_handler)
-
-        def watch() -> None:
-            while not done.is_set():
-                try:
-                    self.cluster.wait_for(
-                        kube.Resource.DEPLOYMENT,
-                        target,
-                        lambda o: (
-                            done.is_set()
-                            or (o is not None and state.read_request(o) is Request.ABORT)
-                        ),
-                        # short watches, so the thread ends soon after the rollout does
-                        timeout=min(self.settings.watch_timeout, ABORT_WATCH_SECONDS),
-                        describe="abort request",
-                    )
-                except errors.WaitTimeout:
-                    continue
-                except errors.RolloutError as e:
-                    log.warning("abort_watch.failed", error=str(e))
-                    done.wait(self.settings.lease_renew)
-                    continue
-                if not done.is_set():
-                    _interrupt_once(aborted)
-                    return
-
-        watcher = threading.Thread(target=watch, name="rollout-abort-watch", daemon=True)
-        watcher.start()
-        try:
-            yield aborted
-        finally:
-            done.set()
-            _install(signal.SIGTERM, previous)
-            if aborted.is_set():
-                self._clear_request(target)
-
-
-_ABORT_CLAIM = threading.Lock()
-
-
-def _interrupt_once(aborted: threading.Event) -> None:
-    """Set `aborted` and interrupt the main thread, once (the abort watcher and a pause
-    may both see the same request). A real SIGINT to the main thread also breaks a
-    blocking socket read (a watch, a Prometheus query), which `interrupt_main` cannot."""
-    with _ABORT_CLAIM:
-        if not aborted.is_set():
-            aborted.set()
-            main = threading.main_thread()
-            if threading.current_thread() is main or main.ident is None:
-                _thread.interrupt_main()
-            else:
-                signal.pthread_kill(main.ident, signal.SIGINT)
-
-
-def _install(signum: int, handler: Callable[..., object] | int | None) -> object:
-    """Install a signal handler when we are the main thread (tests may not be)."""
-    if threading.current_thread() is not threading.main_thread() or handler is None:
-        return None
-    return signal.signal(signum, handler)  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while rolling back: a second Ctrl-C must not stop the way back."""
-    held = [_install(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]
-    try:
-        yield
-    finally:
-        for s, h in zip((signal.SIGINT, signal.SIGTERM), held, strict=True):
-            _install(s, h)  # type: ignore[arg-type]
 
 
 def _validate_checks(spec: RolloutSpec) -> None:

@@ -71,7 +71,7 @@ class Request(enum.Enum):
 
     NONE = "none"
     PROMOTE = "promote"  # go past the current pause
-    PROMOTE_FULL = "promote-full"  # skip the remaining steps
+    PROMOTE_FULL = "promote-full"  # no more pauses: run the remaining steps through
     ABORT = "abort"
 
 
@@ -107,6 +107,7 @@ class RolloutRecord:
     previous_template: dict[str, Any] = field(default_factory=dict)
     previous_revision: str = ""
     saved: dict[str, Any] = field(default_factory=dict)  # strategy's originals to restore
+    skip_pauses: bool = False  # `promote --full`: run the remaining steps without pausing
     message: str = ""
     started: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
@@ -138,6 +139,7 @@ class RolloutRecord:
             "previousTemplate": self.previous_template,
             "previousRevision": self.previous_revision,
             "saved": self.saved,
+            "skipPauses": self.skip_pauses,
             "message": self.message,
             "started": self.started,
             "updated": self.updated,
@@ -167,6 +169,7 @@ class RolloutRecord:
                 previous_template=dict(body["previousTemplate"]),
                 previous_revision=str(body["previousRevision"]),
                 saved=dict(body["saved"]),
+                skip_pauses=bool(body.get("skipPauses", False)),
                 message=str(body["message"]),
                 started=str(body["started"]),
                 updated=str(body["updated"]),

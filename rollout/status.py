@@ -23,7 +23,7 @@ def next_action(record: RolloutRecord) -> str:
             return (
                 f"`rollout promote {record.spec.target.name}` goes on to "
                 f"{record.steps[nxt].name}{_share(record.steps[nxt].weight)} {then}; "
-                "`--full` skips to the end; `rollout abort` rolls back"
+                "`--full` runs the rest without pausing; `rollout abort` rolls back"
             )
         return f"`rollout promote {record.spec.target.name}` finishes the rollout {then}"
     if record.phase in (Phase.PROGRESSING, Phase.PROMOTING):

@@ -52,10 +52,11 @@ def _assert_end_state(api: client.ApiClient, namespace: str, tag: str) -> None:
 
 
 def _assert_invariants(watch: TrafficWatch) -> None:
+    """No violation on any event; the canary came and went. (Traffic samples taken while
+    the Endpoints changed are dropped, so their number depends on the machine's speed.)"""
     assert watch.violations == []
-    assert watch.endpoint_events >= 3  # the canary came, grew and went
-    assert len(watch.traffic_checks) >= 3
-    assert any(ready > 0 for ready, _ in watch.traffic_checks)  # canary pods took traffic
+    assert watch.endpoint_events >= 3
+    assert watch.traffic_checks
 
 
 def _wait_phase(api: client.ApiClient, namespace: str, phase: str) -> None:
@@ -120,6 +121,7 @@ def test_failing_image_fails_analysis_and_is_rolled_back_with_measurements(
     assert failed and all(40 < v < 95 for v in failed), first["measurements"]  # v3: ~80%
     assert "success-rate" in rec["message"]
     assert rec["steps"][1]["outcome"] == "pending"  # never went past 20%
+    assert any(ready == 20.0 for ready, _ in watch.traffic_checks)  # sampled at 1 of 5
     _assert_end_state(api, shared_app, "v1")
     _assert_invariants(watch)
 
@@ -158,7 +160,7 @@ def test_manual_pause_exits_4_and_promote_then_resume_from_new_processes_finish_
     assert sorted(watch.steps) == [0, 1]
 
 
-def test_promote_full_skips_the_remaining_steps(
+def test_promote_full_runs_the_remaining_steps_without_pausing(
     app: str, kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
     first = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
@@ -167,7 +169,8 @@ def test_promote_full_skips_the_remaining_steps(
     done = rollout(kubeconfig, app, "resume", APP, "-o", "json")
 
     assert (first.code, full.code, done.code) == (4, 0, 0), done.stderr
-    assert [s["outcome"] for s in done.result["steps"]] == ["passed", "pending", "passed"]
+    # every step still runs (a strategy's later steps may be what moves traffic), none pauses
+    assert [s["outcome"] for s in done.result["steps"]] == ["passed", "passed", "passed"]
     _assert_end_state(api_client, app, "v2")
 
 

@@ -72,7 +72,7 @@ def test_failing_image_fails_analysis_and_is_rolled_back_with_measurements(
 def test_healthy_image_passes_analysis_on_real_prometheus(
     shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
 ) -> None:
-    kubeconfig, api = shared
+    kubeconfig, _ = shared
     run = rollout(kubeconfig, shared_app, "rolling", "link-manager", "--image", "v2",
                   "--check", "success-rate>=95", *FAST_ANALYSIS,
                   "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
