@@ -364,15 +364,18 @@ def history(name: str, output: str, **kw: Any) -> int:
 
 @main.command("status")
 @click.argument("name")
+@click.option("-w", "--watch", is_flag=True, help="Print again on every change until it ends.")
 @global_options
 @command
-def status(name: str, output: str, **kw: Any) -> int:
+def status(name: str, output: str, watch: bool, **kw: Any) -> int:
     """Show the rollout record: strategy, phase, steps, traffic, analysis values."""
     from rollout import status as show
 
     engine, namespace = _engine({**kw, "output": output})
-    record = engine.status(_ref(namespace, name))
-    show.print_status(_ref(namespace, name), record, output=output)
+    target = _ref(namespace, name)
+    for record in engine.watch_status(target) if watch else [engine.status(target)]:
+        show.print_status(target, record, output=output)
+        sys.stdout.flush()
     return 0
 
 

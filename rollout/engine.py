@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -171,6 +171,35 @@ class Engine:
     def status(self, target: ObjectRef) -> RolloutRecord | None:
         """The current record, or None if the Deployment never had a rollout."""
         return state.read_record(self._deployment(target))
+
+    def watch_status(self, target: ObjectRef) -> Iterator[RolloutRecord | None]:
+        """The record now and after every change of it, until the rollout is over
+        (watch-driven: each change of the Deployment's record annotation)."""
+        d = self._deployment(target)
+        text = (d["metadata"].get("annotations") or {}).get(state.ANNOTATION)
+        record = state.read_record(d)
+        yield record
+        while record is not None and not record.phase.is_terminal:
+
+            def changed(o: kube.Object | None, seen: str | None = text) -> bool:
+                return (
+                    o is None
+                    or (o["metadata"].get("annotations") or {}).get(state.ANNOTATION) != seen
+                )
+
+            with contextlib.suppress(errors.WaitTimeout):
+                found = self.cluster.wait_for(
+                    kube.Resource.DEPLOYMENT,
+                    target,
+                    changed,
+                    timeout=self.settings.watch_timeout,
+                    describe="rollout record change",
+                )
+                if found is None:
+                    return
+                text = (found["metadata"].get("annotations") or {}).get(state.ANNOTATION)
+                record = state.read_record(found)
+                yield record
 
     def history(self, target: ObjectRef) -> list[deployments.Revision]:
         """The Deployment's revisions (its ReplicaSets), newest first, and the record."""

@@ -215,3 +215,22 @@ def test_rollout_succeeds_through_injected_503s_and_dropped_watches(
     assert image(api_client, app) == f"{REPO}:v2"
     failed = [req for req, code in sandbox.requests.entries if code == 503]
     assert any(req.verb == "patch" for req in failed)  # a failed write was retried
+
+
+def test_status_watch_follows_the_record_until_the_rollout_ends(
+    api_client: client.ApiClient, namespace: str, kubeconfig: Path
+) -> None:
+    deploy_app(api_client, namespace)
+    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
+                 "--timeout", "2s")
+    _wait_phase(api_client, namespace, "Progressing")
+
+    watched = rollout(kubeconfig, namespace, "status", APP, "--watch", timeout=30)
+    code, err = _finish(proc)
+
+    assert code == 1, err
+    assert watched.code == 0, watched.stderr
+    headlines = [line for line in watched.stdout.splitlines() if line.startswith("Deployment")]
+    assert len(headlines) >= 2  # printed again as the record changed
+    assert headlines[0].endswith("Progressing")
+    assert headlines[-1].endswith("Failed")
