@@ -277,8 +277,7 @@ class Engine:
             paused = self._pause(record, step, aborted)
             if paused is not None:
                 return paused
-        record.step += 1
-        self._save(record)
+        record.step += 1  # saved with the next step's start (or the promotion): one write
         return None
 
     def _pause(self, record: RolloutRecord, step: Step, aborted: threading.Event) -> Result | None:

@@ -58,7 +58,10 @@ LEGAL: dict[Phase, frozenset[Phase]] = {
         }
     ),
     Phase.PAUSED: frozenset({Phase.PROGRESSING, Phase.PROMOTING, Phase.ABORTING}),
-    Phase.PROMOTING: frozenset({Phase.SUCCEEDED, Phase.ABORTING, Phase.PROGRESSING}),
+    # Promoting -> Promoting: a resume after `complete()` failed runs it again
+    Phase.PROMOTING: frozenset(
+        {Phase.SUCCEEDED, Phase.ABORTING, Phase.PROGRESSING, Phase.PROMOTING}
+    ),
     Phase.ABORTING: frozenset({Phase.ABORTED, Phase.FAILED}),
     Phase.SUCCEEDED: frozenset(),
     Phase.ABORTED: frozenset(),

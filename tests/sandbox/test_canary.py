@@ -163,14 +163,14 @@ def test_manual_pause_exits_4_and_promote_then_resume_from_new_processes_finish_
 def test_promote_full_runs_the_remaining_steps_without_pausing(
     app: str, kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
-    first = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
+    first = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,35,50",
                     "--pause", "manual")
     full = rollout(kubeconfig, app, "promote", APP, "--full")
     done = rollout(kubeconfig, app, "resume", APP, "-o", "json")
 
-    assert (first.code, full.code, done.code) == (4, 0, 0), done.stderr
-    # every step still runs (a strategy's later steps may be what moves traffic), none pauses
-    assert [s["outcome"] for s in done.result["steps"]] == ["passed", "passed", "passed"]
+    assert (first.code, full.code, done.code) == (4, 0, 0), done.stderr  # no second exit 4
+    assert [(s["outcome"], s["achieved"]) for s in done.result["steps"]] == [
+        ("passed", 20.0), ("passed", 33.3), ("passed", 50.0), ("passed", 100.0)]
     _assert_end_state(api_client, app, "v2")
 
 
@@ -185,13 +185,11 @@ def test_abort_from_a_second_process_restores_stable_and_the_first_exits_1(
         aborted = rollout(kubeconfig, app, "abort", APP)
         _, err = first.communicate(timeout=30)
 
-    print("SPLITS", watch.splits)
-    print("ABORT", aborted.stderr[-3000:])
-    print("FIRST", err[-6000:])
     assert shrunk == 3  # stable gave a pod to the canary
-    paused = watch.splits.index((1, 4))  # 1 canary beside 3 stable
-    after = watch.splits[paused:]
-    assert after.index((0, 3)) < after.index((0, 4)), after  # canary out before stable grew
+    # (canary, all) ready endpoints from the pause (1 + 3) on: the canary left before the
+    # stable grew back to 4
+    after = watch.splits[watch.splits.index((1, 4)):]
+    assert all(canary == 0 for canary, total in after if total - canary > 3), after
     assert aborted.code == 0, aborted.stderr
     assert first.returncode == 1, err
     rec = record(api_client, app)
@@ -199,6 +197,24 @@ def test_abort_from_a_second_process_restores_stable_and_the_first_exits_1(
     assert rec["steps"][1]["outcome"] == "pending"  # the abort did not pass for a promotion
     _assert_end_state(api_client, app, "v1")  # stable back to 4 replicas
     _assert_invariants(watch)
+
+
+def test_abort_at_100_percent_brings_stable_back_before_the_canary_goes(
+    app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
+) -> None:
+    with TrafficWatch(sandbox, api_client, app) as watch:
+        paused = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "100",
+                         "--shrink-stable", "--pause", "manual", "-o", "json")
+        stable_at_pause = deployment(api_client, app)["spec"]["replicas"]
+        aborted = rollout(kubeconfig, app, "abort", APP)  # no driver: abort rolls back itself
+
+    assert paused.code == 4, paused.stderr
+    assert paused.result["steps"][0]["achieved"] == 100.0
+    assert stable_at_pause == 0  # the canary served everything
+    assert aborted.code == 0, aborted.stderr
+    assert (4, 4) in watch.splits  # all canary at the pause
+    _assert_end_state(api_client, app, "v1")
+    _assert_invariants(watch)  # and never an Endpoints without a ready address
 
 
 def test_unchanged_image_is_nothing_to_do_without_writes(
