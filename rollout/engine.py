@@ -259,8 +259,10 @@ class Engine:
                 record, "RolloutStep", f"step {record.step + 1}/{len(record.steps)}: {step.name}"
             )
             log.info("step.started", step=step.name, index=record.step)
+            interrupts.raise_if_aborted(aborted)
             step.action()
             for gate in step.gates:
+                interrupts.raise_if_aborted(aborted)
                 verdict = gate()
                 rec.measurements += [analysis.measurement_json(m) for m in verdict.measurements]
                 if not verdict.passed:
@@ -309,9 +311,8 @@ class Engine:
                     or d
                 )
             if state.read_request(d) is Request.ABORT:
-                interrupts.interrupt_once(
-                    aborted
-                )  # the watcher's job; KeyboardInterrupt at our next call
+                aborted.set()
+            interrupts.raise_if_aborted(aborted)
             request = _promotion(d)
         if request is not Request.NONE:
             self._clear_request(record.spec.target)

@@ -67,6 +67,14 @@ def watch_for_abort(
 _ABORT_CLAIM = threading.Lock()
 
 
+def raise_if_aborted(aborted: threading.Event) -> None:
+    """KeyboardInterrupt now if an abort was requested: the asynchronous interrupt can be
+    lost (a signal landing in a generator's finalizer is only printed), so the engine
+    also checks the flag at every step and gate boundary."""
+    if aborted.is_set():
+        raise KeyboardInterrupt
+
+
 def interrupt_once(aborted: threading.Event) -> None:
     """Set `aborted` and interrupt the main thread, once (the abort watcher and a pause
     may both see the same request). A real SIGINT to the main thread also breaks a

@@ -18,12 +18,12 @@ from typing import Any
 
 import structlog
 
-from rollout import errors, kube
+from rollout import errors, kube, ownership
 from rollout.settings import Settings
 from rollout.spec import ObjectRef
 
 log = structlog.get_logger(__name__)
-MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = ownership.MANAGED_BY
 
 
 def lease_name(target: ObjectRef) -> str:
@@ -147,8 +147,9 @@ class Lock:
                     namespace=self.ref.namespace,
                 )
             else:
-                self.cluster.update(kube.Resource.LEASE, self.ref,
-                                    lambda current: self._take_over(current, spec))
+                self.cluster.update(
+                    kube.Resource.LEASE, self.ref, lambda current: self._take_over(current, spec)
+                )
         except errors.Conflict:
             return False
         log.info(

@@ -9,15 +9,15 @@ import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rollout import deployments
+from rollout import deployments, ownership
 from rollout.settings import PREFIX
 
 Object = dict[str, Any]
 Selector = dict[str, str]
 
 COLOR = f"{PREFIX}/color"  # label on colour pods/Deployments and in the Service selector
-OWNER = f"{PREFIX}/owner"  # annotation on objects rollout creates: `Deployment/<target>`
-MANAGED_BY = "app.kubernetes.io/managed-by"
+OWNER = ownership.OWNER  # annotation on objects rollout creates: `Deployment/<target>`
+MANAGED_BY = ownership.MANAGED_BY
 HASH = deployments.HASH_LABEL  # pins the never-coloured Deployment's pods on the first run
 BLUE, GREEN = "blue", "green"
 COPIED_SPEC = ("strategy", "minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit")
@@ -98,12 +98,7 @@ def pod_labels(d: Object) -> dict[str, str]:
 
 def is_owned(obj: Object | None, target: str) -> bool:
     """Created by rollout for `target` (the only objects rollout may delete)."""
-    if obj is None:
-        return False
-    meta = obj.get("metadata") or {}
-    return (meta.get("labels") or {}).get(MANAGED_BY) == "rollout" and (
-        meta.get("annotations") or {}
-    ).get(OWNER) == f"Deployment/{target}"
+    return ownership.is_owned(obj, target)
 
 
 def owned_metadata(name: str, target: str, extra: dict[str, str] | None = None) -> Object:
@@ -111,7 +106,7 @@ def owned_metadata(name: str, target: str, extra: dict[str, str] | None = None) 
     return {
         "name": name,
         "labels": {MANAGED_BY: "rollout", **(extra or {})},
-        "annotations": {OWNER: f"Deployment/{target}"},
+        "annotations": {OWNER: ownership.owner_value(target)},
     }
 
 

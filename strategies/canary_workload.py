@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from rollout import analysis, deployments, errors, kube
+from rollout import analysis, deployments, errors, kube, ownership
 from rollout.lease import MANAGED_BY
 from rollout.settings import PREFIX
 from rollout.spec import ObjectRef
@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 Object = dict[str, Any]
 CANARY_LABEL = f"{PREFIX}/canary"
 """`"true"` on the canary Deployment, in its selector and on its pods (never on stable's)."""
-OWNER_ANNOTATION = f"{PREFIX}/owner"
+OWNER_ANNOTATION = ownership.OWNER
 """On objects rollout creates: `Deployment/<stable name>`, the rollout they belong to."""
 MANAGER = "rollout"  # value of app.kubernetes.io/managed-by on objects rollout creates
 SUFFIX = "-canary"
@@ -65,15 +65,12 @@ def canary_ref(target: ObjectRef) -> ObjectRef:
 
 
 def owner_value(target: ObjectRef) -> str:
-    return f"Deployment/{target.name}"
+    return ownership.owner_value(target.name)
 
 
 def is_owned(obj: Object, target: ObjectRef) -> bool:
     """Created by rollout for `target` (managed-by label and owner annotation both say so)."""
-    m = kube.meta(obj)
-    return (m.get("labels") or {}).get(MANAGED_BY) == MANAGER and (m.get("annotations") or {}).get(
-        OWNER_ANNOTATION
-    ) == owner_value(target)
+    return ownership.is_owned(obj, target.name)
 
 
 def replicas_for_weight(total: int, weight: float) -> int:

@@ -16,16 +16,15 @@ from typing import Any
 
 import structlog
 
-from rollout import deployments, errors, kube, lease
+from rollout import deployments, errors, kube, ownership
 from rollout.routers import istio_routes as shapes
 from rollout.routers.base import ALL_STABLE, Routing, Weights
-from rollout.settings import PREFIX
 from rollout.spec import HeaderMatch, ObjectRef
 
 log = structlog.get_logger(__name__)
 
-MANAGED_BY = lease.MANAGED_BY
-OWNER = f"{PREFIX}/owner"  # "Deployment/<name>": the rollout that created the object
+MANAGED_BY = ownership.MANAGED_BY
+OWNER = ownership.OWNER  # "Deployment/<name>": the rollout that created the object
 VS, DR = kube.Resource.VIRTUAL_SERVICE, kube.Resource.DESTINATION_RULE
 
 
@@ -341,12 +340,7 @@ class IstioRouter:
 
 def _is_ours(obj: kube.Object | None, owner: str) -> bool:
     """Created by rollout for this Deployment (never delete anything else)."""
-    if obj is None:
-        return False
-    m = kube.meta(obj)
-    return (m.get("labels") or {}).get(MANAGED_BY) == "rollout" and (
-        (m.get("annotations") or {}).get(OWNER) == owner
-    )
+    return ownership.is_owned_by(obj, owner)
 
 
 def _replace(target: dict[str, Any], new: dict[str, Any]) -> None:
