@@ -15,6 +15,7 @@ from rollout.sandbox import Sandbox
 from rollout.sandbox.prometheus import PrometheusServer, free_port
 from tests.sandbox.cli_runs import (
     APP,
+    FAST_ANALYSIS,
     REPO,
     deploy_app,
     deployment,
@@ -67,8 +68,7 @@ def test_batches_pause_the_deployment_at_each_boundary_while_analysing(
 
     run = rollout(kubeconfig, shared_app, "rolling", APP, "--image", "v2",
                   "--batches", "25%,50%,100%", "--max-surge", "1", "--max-unavailable", "0",
-                  "--check", "success-rate>=95", "--interval", "1s", "--count", "1",
-                  "--initial-delay", "2s", "--inconclusive-limit", "1",
+                  "--check", "success-rate>=95", *FAST_ANALYSIS,  # new pods need 2 scrapes
                   "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
     done.set()
     apps.patch_namespaced_deployment(APP, shared_app, {"metadata": {"annotations": {"t": "1"}}})
