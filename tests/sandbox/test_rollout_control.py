@@ -44,6 +44,23 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]
     return proc.returncode, err
 
 
+def _stuck_rollout(
+    api: client.ApiClient, namespace: str, kubeconfig: Path, timeout: str = "30s"
+) -> subprocess.Popen[str]:
+    """link-manager v1, then a rollout to a never-ready image, running (Progressing)."""
+    deploy_app(api, namespace)
+    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
+                 "--timeout", timeout)
+    _wait_phase(api, namespace, "Progressing")
+    return proc
+
+
+def _assert_aborted_to_stable(api: client.ApiClient, namespace: str) -> None:
+    assert image(api, namespace) == f"{REPO}:v1"
+    assert record(api, namespace)["phase"] == "Aborted"
+    assert not lease_exists(api, namespace)
+
+
 def test_batches_pause_the_deployment_at_each_boundary_while_analysing(
     shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
 ) -> None:
@@ -85,10 +102,7 @@ def test_batches_pause_the_deployment_at_each_boundary_while_analysing(
 def test_second_rollout_is_refused_with_exit_3_while_one_runs(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
-    deploy_app(api_client, namespace)
-    first = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
-                  "--timeout", "20s")
-    _wait_phase(api_client, namespace, "Progressing")
+    first = _stuck_rollout(api_client, namespace, kubeconfig, "20s")
 
     second = rollout(kubeconfig, namespace, "rolling", APP, "--image", "v2")
 
@@ -103,27 +117,19 @@ def test_second_rollout_is_refused_with_exit_3_while_one_runs(
 def test_sigterm_during_a_gate_restores_stable_and_records_aborted(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
-    deploy_app(api_client, namespace)
-    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
-                 "--timeout", "30s")
-    _wait_phase(api_client, namespace, "Progressing")
+    proc = _stuck_rollout(api_client, namespace, kubeconfig, "30s")
 
     proc.send_signal(signal.SIGTERM)
     code, err = _finish(proc)
 
     assert code == 1, err
-    assert image(api_client, namespace) == f"{REPO}:v1"
-    assert record(api_client, namespace)["phase"] == "Aborted"
-    assert not lease_exists(api_client, namespace)
+    _assert_aborted_to_stable(api_client, namespace)
 
 
 def test_after_kill_9_resume_is_locked_until_expiry_and_abort_restores_stable(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
-    deploy_app(api_client, namespace)
-    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
-                 "--timeout", "30s")
-    _wait_phase(api_client, namespace, "Progressing")
+    proc = _stuck_rollout(api_client, namespace, kubeconfig, "30s")
     proc.kill()
     _finish(proc)
 
@@ -132,9 +138,7 @@ def test_after_kill_9_resume_is_locked_until_expiry_and_abort_restores_stable(
 
     assert locked.code == 3, locked.stderr
     assert aborted.code == 0, aborted.stderr
-    assert image(api_client, namespace) == f"{REPO}:v1"
-    assert record(api_client, namespace)["phase"] == "Aborted"
-    assert not lease_exists(api_client, namespace)
+    _assert_aborted_to_stable(api_client, namespace)
 
 
 def test_resume_after_kill_9_takes_over_and_finishes_the_rollout(
@@ -220,10 +224,7 @@ def test_rollout_succeeds_through_injected_503s_and_dropped_watches(
 def test_status_watch_follows_the_record_until_the_rollout_ends(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
-    deploy_app(api_client, namespace)
-    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
-                 "--timeout", "2s")
-    _wait_phase(api_client, namespace, "Progressing")
+    proc = _stuck_rollout(api_client, namespace, kubeconfig, "2s")
 
     watched = rollout(kubeconfig, namespace, "status", APP, "--watch", timeout=30)
     code, err = _finish(proc)
