@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes import client, watch
 
 from rollout.sandbox import Sandbox
-from rollout.sandbox.faults import WRITE_VERBS
+from rollout.sandbox.faults import WRITE_VERBS, Entry
 from tests.sandbox.cli_runs import APP
 
 Obj = dict[str, Any]
@@ -119,14 +119,24 @@ class Observer:
             self.times.setdefault("user deployment at 0", time.monotonic())
 
 
+def _service_writes(box: Sandbox, namespace: str, name: str) -> list[Entry]:
+    return [
+        entry
+        for entry in box.requests.entries
+        if (req := entry.request).resource == "services" and req.namespace == namespace
+        and entry.code < 400 and req.verb in WRITE_VERBS and req.name == name
+        and not req.dry_run
+    ]  # fmt: skip
+
+
 def service_writes(box: Sandbox, namespace: str, name: str = APP) -> list[str]:
     """Verbs of the writes that reached Service `name` (creates: to the collection)."""
-    return [
-        req.verb
-        for req, code in box.requests.entries
-        if req.resource == "services" and req.namespace == namespace and code < 400
-        and req.verb in WRITE_VERBS and req.name == name and not req.dry_run
-    ]  # fmt: skip
+    return [entry.request.verb for entry in _service_writes(box, namespace, name)]
+
+
+def service_write_times(box: Sandbox, namespace: str, name: str = APP) -> list[float]:
+    """When each of those writes was answered (`time.monotonic()`, the sandbox's log)."""
+    return [entry.at for entry in _service_writes(box, namespace, name)]
 
 
 def objects(api: client.ApiClient, namespace: str) -> dict[str, Any]:

@@ -73,13 +73,17 @@ def test_healthy_image_passes_analysis_on_real_prometheus(
     shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
 ) -> None:
     kubeconfig, _ = shared
-    run = rollout(kubeconfig, shared_app, "rolling", "link-manager", "--image", "v2",
+    # v4: the sandbox's default image, 0% errors. (v2's 0.1% is one error in ~20 requests
+    # of a 1s window now and then: 95%, a pass, but not a value a test can pin.)
+    run = rollout(kubeconfig, shared_app, "rolling", "link-manager", "--image", "v4",
                   "--check", "success-rate>=95", *FAST_ANALYSIS,
                   "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
 
     assert run.code == 0, run.stderr
     measured = run.result["steps"][-1]["measurements"]
-    assert any(m["outcome"] == "pass" and m["value"] > 99 for m in measured), measured
+    assert measured and all(m["outcome"] == "pass" and m["value"] == 100 for m in measured), (
+        measured
+    )
 
 
 def test_never_ready_image_fails_readiness_and_is_rolled_back(
