@@ -203,6 +203,7 @@ class Cluster:
         ref: ObjectRef,
         mutate: Callable[[Object], None],
         *,
+        base: Object | None = None,
         dry_run: bool = False,
     ) -> Object:
         """GET, `mutate` a copy, PUT it with its resourceVersion; on 409 do it all again.
@@ -210,13 +211,24 @@ class Cluster:
         `mutate` must be safe to call more than once (it is re-applied to a fresh copy
         after each conflict, at most CONFLICT_ATTEMPTS times). When it changes nothing,
         no PUT is sent and the current object is returned.
+
+        `base`, a copy read earlier (e.g. what the last write returned), replaces the
+        first GET: the PUT carries its resourceVersion, so a stale base costs a 409 and
+        a fresh round. When `mutate` leaves a base unchanged, the object is read again
+        before concluding there is nothing to write.
         """
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            current = self.get(res, ref)
+        attempt = 0
+        while attempt < CONFLICT_ATTEMPTS:
+            current = base if base is not None else self.get(res, ref)
             desired = copy.deepcopy(current)
             mutate(desired)
             if desired == current:
-                return current
+                if base is None:
+                    return current
+                base = None  # no change to a possibly stale copy: ask the server
+                continue
+            base = None
+            attempt += 1
             call = self._write("update", "PUT", res, ref, desired, dry_run=dry_run)
             try:
                 return self._object(self._request(call), res)

@@ -254,6 +254,53 @@ def test_update_that_changes_nothing_sends_no_put(
     assert sandbox.requests.count(verb="update") == 0
 
 
+
+def test_update_from_a_fresh_base_is_one_put(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox
+) -> None:
+    base = cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
+    sandbox.requests.clear()
+    result = cluster.update(
+        Resource.LEASE, ObjectRef(namespace, "l"), lambda o: o["spec"].update(holderIdentity="b"),
+        base=base,
+    )  # fmt: skip
+    assert holder_is("b")(result)
+    assert [(r.verb, code) for r, code in sandbox.requests.entries] == [("update", 200)]
+
+
+def test_update_from_a_stale_base_conflicts_then_reapplies_to_the_fresh_object(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox, api_client: client.ApiClient
+) -> None:
+    base = cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
+    client.CoordinationV1Api(api_client).patch_namespaced_lease(
+        "l", namespace, {"spec": {"leaseDurationSeconds": 7}}
+    )
+    sandbox.requests.clear()
+    result = cluster.update(
+        Resource.LEASE, ObjectRef(namespace, "l"), lambda o: o["spec"].update(holderIdentity="b"),
+        base=base,
+    )  # fmt: skip
+    assert result["spec"] == {"holderIdentity": "b", "leaseDurationSeconds": 7}
+    assert [(r.verb, code) for r, code in sandbox.requests.entries] == [
+        ("update", 409), ("get", 200), ("update", 200),
+    ]  # fmt: skip
+
+
+def test_update_that_leaves_a_stale_base_unchanged_still_writes_what_the_server_lacks(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox, api_client: client.ApiClient
+) -> None:
+    base = cluster.create(Resource.LEASE, lease("l"), namespace=namespace)  # holder "a"
+    client.CoordinationV1Api(api_client).patch_namespaced_lease(
+        "l", namespace, {"spec": {"holderIdentity": "z"}}
+    )
+    sandbox.requests.clear()
+    result = cluster.update(
+        Resource.LEASE, ObjectRef(namespace, "l"), lambda o: o["spec"].update(holderIdentity="a"),
+        base=base,
+    )  # fmt: skip
+    assert holder_is("a")(result)  # the base already said "a": the server is asked
+    assert [r.verb for r, _ in sandbox.requests.entries] == ["get", "update"]
+
 def test_create_whose_response_was_lost_returns_the_created_object(
     kubeconfig: Path, namespace: str, sandbox: Sandbox
 ) -> None:
