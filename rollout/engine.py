@@ -88,11 +88,7 @@ class Engine:
             strategy.begin(d)
             record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
             return self._drive(
-                strategy,
-                record,
-                first=lambda: self._save(
-                    record, "RolloutStarted", f"{spec.strategy.value} to {_fmt(images)}"
-                ),
+                strategy, record, started=f"{spec.strategy.value} to {_fmt(images)}"
             )
         finally:
             lock.release()
@@ -216,18 +212,17 @@ class Engine:
 
     # -- the loop -----------------------------------------------------------
 
-    def _drive(
-        self, strategy: Strategy, record: RolloutRecord, first: Callable[[], None] | None = None
-    ) -> Result:
-        """Run `first` (the initial record write) then the steps, under interrupt handling:
-        SIGINT/SIGTERM or an abort request at any point rolls back (or leaves, per spec)."""
+    def _drive(self, strategy: Strategy, record: RolloutRecord, started: str = "") -> Result:
+        """Run the steps under interrupt handling: SIGINT/SIGTERM or an abort request at any
+        point rolls back (or leaves, per spec). `started` (a new rollout) says what it
+        does; the record's first write is the first step's start, with that as its Event."""
         with interrupts.watch_for_abort(self.cluster, record.spec.target, self.settings) as aborted:
             try:
-                if first is not None:
-                    first()
                 steps = strategy.steps()
                 while record.step < len(steps):
-                    result = self._run_step(strategy, record, steps[record.step], aborted)
+                    step = steps[record.step]
+                    result = self._run_step(strategy, record, step, aborted, started)
+                    started = ""
                     if result is not None:
                         return result
                 record.move_to(Phase.PROMOTING)
@@ -248,16 +243,23 @@ class Engine:
                 return Result(Outcome.LEFT, record.spec.target, record.message, record)
 
     def _run_step(
-        self, strategy: Strategy, record: RolloutRecord, step: Step, aborted: threading.Event
+        self,
+        strategy: Strategy,
+        record: RolloutRecord,
+        step: Step,
+        aborted: threading.Event,
+        started: str = "",
     ) -> Result | None:
         rec = record.steps[record.step]
         if rec.outcome != "passed":
             if record.phase is Phase.PAUSED:
                 record.move_to(Phase.PROGRESSING)
             rec.started, rec.outcome = state.now_iso(), "running"
-            self._save(
-                record, "RolloutStep", f"step {record.step + 1}/{len(record.steps)}: {step.name}"
-            )
+            what = f"step {record.step + 1}/{len(record.steps)}: {step.name}"
+            if started:  # one write and one Event for the start and the first step
+                self._save(record, "RolloutStarted", f"{started}; {what}")
+            else:
+                self._save(record, "RolloutStep", what)
             log.info("step.started", step=step.name, index=record.step)
             interrupts.raise_if_aborted(aborted)
             step.action()
