@@ -1,13 +1,14 @@
 """Istio canary: a `<name>-canary` Deployment and Istio VirtualService route weights.
 
-Steps: [with --match-header: the header match alone (A/B)], then for each weight in
---steps: routing ensured (the host's route split over DestinationRule subsets stable /
-canary, 100/0), the canary sized for its weight (>= 1 pod; stable stays full), canary
-ready, weights set in one write, analysis on Istio's metrics, pause. Promote (one step): the
-canary grows to full size and takes 100% (one write) while the stable Deployment rolls to
-the new template (its pods change ReplicaSet, so its subset cannot follow them mid-roll);
-once stable is ready its subset moves to the new ReplicaSet, weights go 100/0, the canary
-is removed and the user's route and subsets come back. Rollback: weights 100/0 in one
+Steps: routing (the host's route split over DestinationRule subsets stable / canary,
+100/0: canary pods get no request until the weights say so); [with --match-header: the
+header match alone (A/B)]; then for each weight in --steps: the canary sized for its
+weight (>= 1 pod; stable stays full), canary ready, weights set in one write, analysis
+on Istio's metrics, pause. Then `weight 100%`: the canary grows to full size and takes
+100% (one write; analysed if --steps ends at 100), and `promote`: the stable Deployment
+rolls to the new template meanwhile (its pods change ReplicaSet, so its subset cannot
+follow them mid-roll). Once stable is ready its subset moves to the new ReplicaSet,
+weights go 100/0, the canary is removed and the user's route and subsets come back. Rollback: weights 100/0 in one
 write before anything else, canary removed, routing restored, stable template restored.
 """
 
@@ -30,6 +31,7 @@ log = structlog.get_logger(__name__)
 Object = dict[str, Any]
 DEFAULT_STEPS = (10, 25, 50)
 MESH = "istio"
+ROUTING_STEP = "routing"
 SETTLE = 30.0  # seconds for canary pods to leave the Service's endpoints once deleted
 
 
@@ -42,10 +44,9 @@ class IstioCanaryStrategy(Strategy):
         super().__init__(ctx)
         self.workload = workload.CanaryWorkload(self.cluster, self.target)
         self._router: routers.Router | None = None
-        self._ensured = False  # routing checked by this process (steps after the first skip it)
 
     def steps(self) -> list[Step]:
-        steps = []
+        steps = [Step(ROUTING_STEP, self._route, weight=0)]
         header = self.spec.match_header
         if header is not None:
             steps.append(self._weight_step(f"header {header.name}={header.value}", 0))
@@ -53,8 +54,8 @@ class IstioCanaryStrategy(Strategy):
         gates: tuple[Gate, ...] = (self.ready_gate(self.workload.ref), self._shift_gate(100))
         if 100 in self.spec.steps:  # the user asked to analyse the canary alone
             gates += (self._analysis(),)
-        gates += (self._promote_gate(),)
-        steps.append(Step("promote", functools.partial(self._grow, 100), gates, weight=100))
+        steps.append(Step("weight 100%", functools.partial(self._grow, 100), gates, weight=100))
+        steps.append(Step("promote", self._promote_stable, (self._stable_ready,), weight=100))
         return steps
 
     def preflight(self, deployment: Object) -> None:
@@ -64,7 +65,7 @@ class IstioCanaryStrategy(Strategy):
                 f"Deployment {self.target}: not fully rolled out ({progress}); its pods must all "
                 "run one ReplicaSet: wait for it, or scale it up first"
             )
-        self.workload.check_free()
+        self.workload.preflight(deployment)
         self._remember(deployment)
         self.router.prepare()
 
@@ -156,12 +157,12 @@ class IstioCanaryStrategy(Strategy):
         mirrored = self.spec.mirror if weight < 100 else 0
         return workload.replicas_for_weight(self.replicas, min(100, weight + mirrored))
 
+    def _route(self) -> None:
+        """Subsets for stable and canary, the host's route split over them at 100/0."""
+        self.router.ensure()
+
     def _grow(self, weight: int) -> None:
-        """Routing ready (canary pods get no request until the weights say so), then the
-        canary sized for `weight`."""
-        if not self._ensured:
-            self.router.ensure()
-            self._ensured = True
+        """The canary sized for `weight`."""
         self.workload.ensure(self._template(), replicas=self._size(weight))
 
     def _shift_gate(self, weight: int) -> Gate:
@@ -200,15 +201,15 @@ class IstioCanaryStrategy(Strategy):
             )
         )
 
-    def _promote_gate(self) -> Gate:
-        """Stable to the new template while the canary serves everything; passes when the
-        stable Deployment is ready (one step with the handoff, so `promote --full` keeps it)."""
+    def _promote_stable(self) -> None:
+        """Stable to the new template (its own rolling update) while the canary serves all."""
+        self.workload.promote_stable(self.record.target_images, replicas=self.replicas)
 
-        def gate() -> analysis.Verdict:
-            self.workload.promote_stable(self.record.target_images, replicas=self.replicas)
-            return self.ready_gate()()
-
-        return gate
+    def _stable_ready(self) -> analysis.Verdict:
+        verdict = self.ready_gate()()
+        if verdict.passed:  # the new version serves everything: the canary, then stable
+            self.record.steps[self.record.step].achieved = 100.0
+        return verdict
 
     def _remove_canary(self) -> None:
         """Delete the canary; wait (bounded) until none of its pods is a ready endpoint,

@@ -38,6 +38,12 @@ class IstioRouter:
         self.cluster, self.routing, self.saved = cluster, routing, saved
         self.namespace = routing.service.namespace
         self.host = routing.service.name
+        # This process's last copy of each routing object (read or written), the base of
+        # the next update: one PUT per change instead of GET + PUT (a 409 if stale).
+        self._seen: dict[kube.Resource, kube.Object] = {}
+        # Stable's labels as prepare() read them, for the first ensure() (nothing changes
+        # the stable Deployment between the two); later ensures read them afresh.
+        self._stable: dict[str, str] | None = None
 
     # -- the Router protocol -------------------------------------------------------------
 
@@ -48,6 +54,8 @@ class IstioRouter:
             return  # a resumed rollout: the record already holds the user's shape
         vs_name, vs = self._find_virtual_service()
         dr_name, dr = self._find_destination_rule()
+        self._seen = {res: obj for res, obj in ((VS, vs), (DR, dr)) if obj is not None}
+        self._stable = self._stable_labels()
         if vs is None:
             route: shapes.Route = {
                 "name": "primary",
@@ -74,10 +82,10 @@ class IstioRouter:
     def ensure(self) -> None:
         """DestinationRule subsets for the current stable ReplicaSet and the canary; the
         serving route converted to stable/canary subsets (100/0) if it is not yet."""
-        labels = {"stable": self._stable_labels(), "canary": dict(self.routing.canary_labels)}
-        if self.saved["createdDestinationRule"] and self._find(DR) is None:
-            self._create(DR, {"host": self.host, "subsets": shapes.with_subsets(None, **labels)})
-        else:
+        stable, self._stable = self._stable or self._stable_labels(), None
+        labels = {"stable": stable, "canary": dict(self.routing.canary_labels)}
+        subsets = {"host": self.host, "subsets": shapes.with_subsets(None, **labels)}
+        if not self._created(DR, subsets):
             self._update(
                 DR,
                 lambda spec: spec.__setitem__(
@@ -85,8 +93,7 @@ class IstioRouter:
                 ),
             )
         route = shapes.weighted(self.saved["route"], ALL_STABLE)
-        if self.saved["createdVirtualService"] and self._find(VS) is None:
-            self._create(VS, {"hosts": [self.host], "http": [route]})
+        if self._created(VS, {"hosts": [self.host], "http": [route]}):
             return
 
         def convert(spec: dict[str, Any]) -> None:
@@ -296,7 +303,15 @@ class IstioRouter:
         return str(self.saved["virtualService" if res is VS else "destinationRule"])
 
     def _find(self, res: kube.Resource) -> kube.Object | None:
-        return self.cluster.find(res, self._ref(self._name(res)))
+        found = self.cluster.find(res, self._ref(self._name(res)))
+        self._remember(res, found)
+        return found
+
+    def _remember(self, res: kube.Resource, obj: kube.Object | None) -> None:
+        if obj is None:
+            self._seen.pop(res, None)
+        else:
+            self._seen[res] = obj
 
     def _update(
         self,
@@ -305,16 +320,30 @@ class IstioRouter:
         *,
         missing_ok: bool = False,
     ) -> None:
-        """GET, mutate the spec, PUT if it changed (re-applied after a 409)."""
+        """Mutate the spec of the last copy seen (else a fresh GET), PUT if it changed
+        (re-read and re-applied after a 409)."""
         try:
-            self.cluster.update(
-                res, self._ref(self._name(res)), lambda obj: mutate(obj.setdefault("spec", {}))
+            updated = self.cluster.update(
+                res,
+                self._ref(self._name(res)),
+                lambda obj: mutate(obj.setdefault("spec", {})),
+                base=self._seen.get(res),
             )
         except errors.NotFound:
+            self._remember(res, None)
             if not missing_ok:
                 raise
+        else:
+            self._remember(res, updated)
 
-    def _create(self, res: kube.Resource, spec: dict[str, Any]) -> None:
+    def _created(self, res: kube.Resource, spec: dict[str, Any]) -> bool:
+        """Create the object with `spec` if rollout is to create it and this process has
+        not seen it; False when it is the user's or exists already (ours: update it)."""
+        created = self.saved["createdVirtualService" if res is VS else "createdDestinationRule"]
+        return bool(created) and res not in self._seen and self._create(res, spec)
+
+    def _create(self, res: kube.Resource, spec: dict[str, Any]) -> bool:
+        """Create it (True), or find it already there and ours (False); Conflict if not ours."""
         owner = f"Deployment/{self.routing.stable.name}"
         body = {
             "apiVersion": res.api_version,
@@ -327,15 +356,18 @@ class IstioRouter:
             "spec": spec,
         }
         try:
-            self.cluster.create(res, body, namespace=self.namespace)
+            self._remember(res, self.cluster.create(res, body, namespace=self.namespace))
         except errors.Conflict:
             if not _is_ours(self._find(res), owner):
                 raise
+            return False
         log.info("routing.created", kind=res.kind, name=self._name(res))
+        return True
 
     def _delete_ours(self, res: kube.Resource) -> None:
         if _is_ours(self._find(res), f"Deployment/{self.routing.stable.name}"):
             self.cluster.delete(res, self._ref(self._name(res)))
+            self._remember(res, None)
 
 
 def _is_ours(obj: kube.Object | None, owner: str) -> bool:

@@ -125,8 +125,10 @@ def test_healthy_image_is_promoted_with_traffic_following_every_weight(
     assert run.code == 0, run.stderr
     assert run.result["outcome"] == "promoted"
     steps = run.result["steps"]
-    assert [s["name"] for s in steps] == ["weight 10%", "weight 25%", "weight 50%", "promote"]
-    assert [s["achieved"] for s in steps] == [10.0, 25.0, 50.0, 100.0]
+    assert [s["name"] for s in steps] == [
+        "routing", "weight 10%", "weight 25%", "weight 50%", "weight 100%", "promote",
+    ]  # fmt: skip
+    assert [s["achieved"] for s in steps] == [None, 10.0, 25.0, 50.0, 100.0, 100.0]
     # the end state: only the user's Deployment, on v2; the user's routing as it was
     assert apps_in(api_client, ns) == {APP: f"{REPO}:v2"}
     assert canary_pods(api_client, ns) == []
@@ -146,8 +148,9 @@ def test_header_match_alone_with_create_routing_is_an_a_b_step_then_promote(
                   "--match-header", "x-canary=true", "--pause", "1s", "-o", "json")  # fmt: skip
 
     assert run.code == 0, run.stderr
-    assert [s["name"] for s in run.result["steps"]] == ["header x-canary=true", "promote"]
-    assert "x-canary=true to canary" in run.result["steps"][0]["message"]
+    names = [s["name"] for s in run.result["steps"]]
+    assert names == ["routing", "header x-canary=true", "weight 100%", "promote"]
+    assert "x-canary=true to canary" in run.result["steps"][1]["message"]
     assert apps_in(api_client, app) == {APP: f"{REPO}:v2"}
     assert get(api_client, app, "VirtualService") is None  # created by rollout, removed again
     assert get(api_client, app, "DestinationRule") is None
