@@ -65,7 +65,7 @@ class CanaryStrategy(Strategy):
                 f"Deployment {self.target} has 0 replicas; scale it up first (a canary shares "
                 "traffic with running stable pods)"
             )
-        self.workload.check_free()
+        self.workload.preflight(deployment)
         self._found_service = self.workload.find_service(deployment)
         check_reachable(self.target, self.weights, replicas, shrink=self.spec.shrink_stable)
         for w in self.weights:

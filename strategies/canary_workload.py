@@ -150,6 +150,10 @@ class CanaryWorkload:
         self.cluster = cluster
         self.target = target
         self.ref = canary_ref(target)
+        # From preflight (this process): the stable Deployment, for the canary's manifest,
+        # and whether the canary was absent (the first ensure then creates it directly).
+        self._stable: Object | None = None
+        self._absent = False
 
     @property
     def prefix(self) -> str:
@@ -158,8 +162,15 @@ class CanaryWorkload:
 
     # reads (safe in preflight) ---------------------------------------------------------
 
-    def check_free(self) -> None:
-        """PreconditionError when `<name>-canary` exists and rollout did not create it."""
+    def preflight(self, stable: Object) -> None:
+        """Before any write: check_free, and remember `stable` and whether the canary
+        exists (so the first `ensure` sends one create, not a patch, a 404 and a read)."""
+        self._absent = self.check_free() is None
+        self._stable = stable
+
+    def check_free(self) -> Object | None:
+        """The canary Deployment if it exists (None if not); PreconditionError when it
+        exists and rollout did not create it."""
         existing = self.cluster.find(kube.Resource.DEPLOYMENT, self.ref)
         if existing is not None and not is_owned(existing, self.target):
             raise errors.PreconditionError(
@@ -167,6 +178,7 @@ class CanaryWorkload:
                 f"{self.target} (no {MANAGED_BY}={MANAGER} / {OWNER_ANNOTATION}); "
                 "rename or delete it"
             )
+        return existing
 
     def find_service(self, stable: Object) -> str:
         """Name of the Service in front of stable's pods (the one named like the Deployment
@@ -245,6 +257,13 @@ class CanaryWorkload:
     def ensure(self, template: Object, *, replicas: int, dry_run: bool = False) -> None:
         """The canary runs `template` (from canary_template) with `replicas` pods: one
         write (a JSON patch that first tests the owner annotation), or a create."""
+        if self._absent:
+            self._absent = dry_run  # a dry run leaves it absent
+            try:
+                self._create(template, replicas=replicas, dry_run=dry_run)
+                return
+            except errors.Conflict:  # created meanwhile (by whom: the patch's test says)
+                pass
         ops: list[Object] = [
             {"op": "test", "path": _pointer("metadata", "annotations", OWNER_ANNOTATION),
              "value": owner_value(self.target)},
@@ -255,14 +274,19 @@ class CanaryWorkload:
             self.cluster.patch(kube.Resource.DEPLOYMENT, self.ref, ops,
                                type=kube.PatchType.JSON, dry_run=dry_run)  # fmt: skip
         except errors.NotFound:
-            stable = self.cluster.get(kube.Resource.DEPLOYMENT, self.target)
-            body = canary_manifest(stable, template, replicas=replicas)
-            self.cluster.create(kube.Resource.DEPLOYMENT, body, namespace=self.ref.namespace,
-                                dry_run=dry_run)  # fmt: skip
+            self._create(template, replicas=replicas, dry_run=dry_run)
+            return
         except errors.Invalid:
             self.check_free()  # not ours: says so; ours: the patch itself was bad
             raise
         log.info("canary.sized", canary=self.ref.name, replicas=replicas)
+
+    def _create(self, template: Object, *, replicas: int, dry_run: bool) -> None:
+        stable = self._stable or self.cluster.get(kube.Resource.DEPLOYMENT, self.target)
+        body = canary_manifest(stable, template, replicas=replicas)
+        self.cluster.create(kube.Resource.DEPLOYMENT, body, namespace=self.ref.namespace,
+                            dry_run=dry_run)  # fmt: skip
+        log.info("canary.created", canary=self.ref.name, replicas=replicas, dry_run=dry_run)
 
     def remove(self) -> bool:
         """Delete the canary (its pods leave the endpoints as they terminate) if rollout
