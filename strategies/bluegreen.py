@@ -58,6 +58,7 @@ class BlueGreenStrategy(Strategy):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._plan: bg.Layout | None = None  # preflight's reading, until the record has it
+        self._target: Object | None = None  # the target as preflight read it (this process)
         self._unready: str | None = None  # why the switch did not happen (for its gate)
 
     def steps(self) -> list[Step]:
@@ -81,6 +82,7 @@ class BlueGreenStrategy(Strategy):
     def preflight(self, deployment: Object) -> None:
         """Find the Service and the colours; refuse (exit 2, no write) what cannot work."""
         self._plan = discovery.resolve(self.cluster, self.spec, deployment)
+        self._target = deployment
 
     def begin(self, deployment: Object) -> None:
         self.record.saved.update(self._layout().to_json())
@@ -108,7 +110,7 @@ class BlueGreenStrategy(Strategy):
     def validate_writes(self, deployment: Object) -> None:
         lay = self._layout()
         if lay.adopt:
-            self._set_selector(lay.service, lay.old.selector, dry_run=True)
+            self._set_selector(lay.service, lay.old.selector, expect=lay.original, dry_run=True)
         self._ensure_colour(lay, dry_run=True)
 
     # -- actions --------------------------------------------------------------
@@ -116,7 +118,7 @@ class BlueGreenStrategy(Strategy):
     def _deploy(self) -> None:
         lay = self._layout()
         if lay.adopt:
-            self._set_selector(lay.service, lay.old.selector)
+            self._set_selector(lay.service, lay.old.selector, expect=lay.original)
         self._ensure_colour(lay)
 
     def _preview(self) -> None:
@@ -137,7 +139,7 @@ class BlueGreenStrategy(Strategy):
         new = self.cluster.get(kube.Resource.DEPLOYMENT, self._ref(lay.new))
         self._unready = None if deployments.is_complete(new) else deployments.progress(new)
         if self._unready is None:
-            self._set_selector(lay.service, lay.new.selector)
+            self._set_selector(lay.service, lay.new.selector, expect=lay.old.selector)
             self.record.saved.setdefault(SWITCHED_AT, self.ctx.clock.now())
 
     def _scale_down(self) -> None:
@@ -306,21 +308,39 @@ class BlueGreenStrategy(Strategy):
         service: str,
         selector: bg.Selector,
         *,
+        expect: bg.Selector | None = None,
         only_from: bg.Selector | None = None,
         dry_run: bool = False,
     ) -> None:
         """Replace a Service's whole selector in one JSON-patch write; none if it already
-        is `selector`, or if `only_from` is given and the current selector is not that."""
+        is `selector`, or if `only_from` is given and the current selector is not that.
+
+        With `expect` (or `only_from`), the write goes first, no read: the patch tests
+        that the selector is that one. Else (or when `expect` was wrong) the Service is
+        read first."""
         ref = self._svc(service)
+        ops: list[Object] = [{"op": "replace", "path": "/spec/selector", "value": selector}]
+        expected = only_from if only_from is not None else expect
+        if expected is not None:
+            test = {"op": "test", "path": "/spec/selector", "value": expected}
+            try:
+                self._patch_selector(ref, [test, *ops], dry_run=dry_run)
+                return
+            except errors.Invalid:  # the selector was not `expected`
+                if only_from is not None:
+                    return
         current = (self.cluster.get(kube.Resource.SERVICE, ref).get("spec") or {}).get("selector")
         if current == selector or (only_from is not None and current != only_from):
             return
-        ops = [{"op": "replace", "path": "/spec/selector", "value": selector}]
+        self._patch_selector(ref, ops, dry_run=dry_run)
+
+    def _patch_selector(self, ref: ObjectRef, ops: list[Object], *, dry_run: bool) -> None:
         self.cluster.patch(
             kube.Resource.SERVICE, ref, ops, type=kube.PatchType.JSON, dry_run=dry_run
         )
         if not dry_run:
-            log.info("service.selector_set", service=service, selector=bg.label_query(selector))
+            selector = ops[-1]["value"]
+            log.info("service.selector_set", service=ref.name, selector=bg.label_query(selector))
 
     def _scale(self, ref: ObjectRef, replicas: int) -> None:
         d = self.cluster.get(kube.Resource.DEPLOYMENT, ref)
@@ -333,19 +353,27 @@ class BlueGreenStrategy(Strategy):
         )
 
     def _ensure_colour(self, lay: bg.Layout, *, dry_run: bool = False) -> None:
-        """Create the new colour's Deployment, or (ours, from an earlier rollout) give it
-        the new template and size."""
-        target = self.cluster.get(kube.Resource.DEPLOYMENT, self.target)
+        """Create the new colour's Deployment, or (ours, from an earlier rollout, or this
+        one before a crash) give it the new template and size."""
+        target = self._target or self.cluster.get(kube.Resource.DEPLOYMENT, self.target)
         template = deployments.with_images(self.record.previous_template, self.record.target_images)
         body = bg.colour_deployment(target, lay.new, template=template, replicas=lay.replicas)
         ref = self._ref(lay.new)
-        if self.cluster.find(kube.Resource.DEPLOYMENT, ref) is None:
-            self.cluster.create(
-                kube.Resource.DEPLOYMENT, body, namespace=ref.namespace, dry_run=dry_run
-            )
-            return
+        if lay.created:
+            try:
+                self.cluster.create(
+                    kube.Resource.DEPLOYMENT, body, namespace=ref.namespace, dry_run=dry_run
+                )
+                return
+            except errors.Conflict:  # created before a crash: ours (as preflight checked)
+                pass
 
         def renew(d: Object) -> None:
+            if not bg.is_owned(d, self.target.name):  # appeared since preflight: not ours
+                raise errors.PreconditionError(
+                    f"Deployment {ref} exists and was not created by rollout; rename or "
+                    "delete it, then `rollout abort` or `rollout resume`"
+                )
             d["spec"].update({k: v for k, v in body["spec"].items() if k != "selector"})
             d["metadata"].setdefault("labels", {}).update(body["metadata"]["labels"])
 
