@@ -9,8 +9,10 @@ in-process sandbox (examples/sandbox.yaml, clock sped up), then:
 (a) healthy: `Engine.start` to v2 without checks (bluegreen: scale-down delay 0; on a fresh
     sandbox this is its first, adopting, run). Requests are rollout's (user agent) in the
     sandbox's log, minus watches and the lists that start them (noted by a Cluster
-    subclass: the log cannot tell them from plain lists). A step runs from the record save
-    ending the previous step to its own: start save + Event, action, gates, end save.
+    subclass: the log cannot tell them from plain lists). A step is what follows the record
+    save that starts it, up to the save that starts the next one (or the promotion):
+    action, gates, one save + Event. The rollout's first save (also the first step's
+    start) counts as setup.
     Overhead = wall time minus the time some pod was between creation and Ready (store
     commits): the sandbox's own time to make pods ready.
 (b) failing: to v3 (20% errors, slow) with success-rate>=99 and latency-p99<=300ms on the
