@@ -130,8 +130,8 @@ class BlueGreenStrategy(Strategy):
             active = self.cluster.get(kube.Resource.SERVICE, self._svc(lay.service))
             body = bg.preview_service(active, lay.preview, self.target.name, lay.new.selector)
             self.cluster.create(kube.Resource.SERVICE, body, namespace=self.target.namespace)
-        else:
-            self._set_selector(lay.preview, lay.new.selector)
+        else:  # usually still on the old colour (ours from the last rollout, or the user's)
+            self._set_selector(lay.preview, lay.new.selector, expect=lay.old.selector)
 
     def _switch(self) -> None:
         """The swap: one write, and only onto a colour that is fully available."""

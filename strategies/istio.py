@@ -8,8 +8,9 @@ on Istio's metrics, pause. Then `weight 100%`: the canary grows to full size and
 100% (one write; analysed if --steps ends at 100), and `promote`: the stable Deployment
 rolls to the new template meanwhile (its pods change ReplicaSet, so its subset cannot
 follow them mid-roll). Once stable is ready its subset moves to the new ReplicaSet,
-weights go 100/0, the canary is removed and the user's route and subsets come back. Rollback: weights 100/0 in one
-write before anything else, canary removed, routing restored, stable template restored.
+weights go 100/0, the canary is removed and the user's route and subsets come back.
+Rollback: weights 100/0 in one write before anything else, canary removed, routing
+restored, stable template restored.
 """
 
 from __future__ import annotations

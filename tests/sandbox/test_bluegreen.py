@@ -141,6 +141,12 @@ def test_first_and_second_rollout_end_in_the_documented_state(
         f"svc/{PREVIEW}": {**ORIGINAL, COLOR: "blue"},
     }
     assert service_writes(sandbox, app) == ["patch"]  # only the swap: already coloured
+    # Services read once (discovery: the list, the preview); the writes test the selector
+    # they replace instead of reading it first
+    assert [(r.verb, r.name) for r, _ in sandbox.requests.entries
+            if r.resource == "services" and r.user_agent.startswith("rollout/")] == [
+        ("list", ""), ("get", PREVIEW), ("patch", PREVIEW), ("patch", APP),
+    ]  # fmt: skip
     assert service_writes(sandbox, app, PREVIEW) == ["patch"]
     assert [shape(s) for s in done.selectors] == ["plain", "hash", "green", "blue"]
     assert done.plain_pods == done.first_pods  # the user's pods served, never restarted

@@ -69,11 +69,15 @@ def _wait_phase(api: client.ApiClient, namespace: str, phase: str) -> None:
 def test_healthy_image_steps_through_the_split_and_ends_on_stable_with_v2(
     app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
 ) -> None:
+    sandbox.requests.clear()
     with TrafficWatch(sandbox, api_client, app) as watch:
         run = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
                       "--pause", "2s", "-o", "json")
 
     assert run.code == 0, run.stderr
+    # preflight sees no canary; step 1 creates it (one request), step 2 resizes it, and it
+    # is deleted once stable runs v2
+    assert _canary_calls(sandbox, app) == ["get 404", "create", "patch", "get", "delete"]
     steps = run.result["steps"]
     assert [s["name"] for s in steps] == ["canary 20%", "canary 50%", "promote"]
     assert [(s["weight"], s["achieved"]) for s in steps] == [(20, 20.0), (50, 50.0), (100, 100.0)]
@@ -302,3 +306,15 @@ def test_the_canary_deployment_is_marked_and_owned_while_it_runs(
     assert canary.spec.template.metadata.labels == {"app": APP, "rollout.dev/canary": "true"}
     assert stable.spec.template.spec.containers[0].image == f"{REPO}:v1"  # stable untouched
     assert CANARY not in _deployments(api_client, app)
+
+
+def _canary_calls(box: Sandbox, namespace: str) -> list[str]:
+    """Verbs (and failures) of rollout's own requests to the canary Deployment (creates go
+    to the collection: the canary is the only Deployment rollout creates here)."""
+    return [
+        req.verb + (f" {code}" if code >= 400 else "")
+        for req, code in box.requests.entries
+        if req.resource == "deployments" and req.name in (f"{APP}-canary", "")
+        and req.verb not in ("list", "watch") and req.namespace == namespace
+        and req.user_agent.startswith("rollout/")
+    ]  # fmt: skip

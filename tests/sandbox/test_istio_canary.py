@@ -115,7 +115,7 @@ def assert_users_routing_back(api: client.ApiClient, ns: str, vs: Obj, dr: Obj) 
 
 def test_healthy_image_is_promoted_with_traffic_following_every_weight(
     mesh_app: tuple[str, Obj, Obj], vs_watch: VirtualServiceWatch, kubeconfig: Path,
-    api_client: client.ApiClient,
+    api_client: client.ApiClient, sandbox: Sandbox,
 ) -> None:  # fmt: skip
     ns, vs, dr = mesh_app
 
@@ -135,8 +135,21 @@ def test_healthy_image_is_promoted_with_traffic_following_every_weight(
     assert_users_routing_back(api_client, ns, vs, dr)
     assert record(api_client, ns)["phase"] == "Succeeded"
     assert not lease_exists(api_client, ns)
+    # the VirtualService is read once (discovery); every change after is one PUT from the
+    # copy the last one returned: routing, 10, 25, 50, 100, then at the end the weights
+    # 100/0 and the user's route (one read there: ensure() found nothing to change)
+    assert _vs_calls(sandbox, ns) == ["list"] + ["update"] * 5 + ["get", "update", "update"]
     vs_watch.stop()
     assert_invariants(vs_watch, weights=(0, 10, 25, 50))
+
+
+def _vs_calls(box: Sandbox, namespace: str) -> list[str]:
+    """Verbs of rollout's own VirtualService requests (not the tests' watches)."""
+    return [
+        req.verb for req, _ in box.requests.entries
+        if req.resource == "virtualservices" and req.namespace == namespace
+        and req.user_agent.startswith("rollout/")
+    ]  # fmt: skip
 
 
 def test_header_match_alone_with_create_routing_is_an_a_b_step_then_promote(

@@ -30,8 +30,8 @@ def test_steps_are_routing_then_the_weights_then_one_promote_step() -> None:
     steps = plan(steps=(5, 10, 25, 50), pause=PAUSE_MANUAL).steps()
 
     assert [(s.name, s.weight) for s in steps] == [
-        ("routing", 0), ("weight 5%", 5), ("weight 10%", 10), ("weight 25%", 25), ("weight 50%", 50),
-        ("weight 100%", 100), ("promote", 100),
+        ("routing", 0), ("weight 5%", 5), ("weight 10%", 10), ("weight 25%", 25),
+        ("weight 50%", 50), ("weight 100%", 100), ("promote", 100),
     ]  # fmt: skip
     assert [s.pause for s in steps] == [0.0] + [PAUSE_MANUAL] * 4 + [0.0, 0.0]
     # routing: none; then ready, weights, analysis; the handoff: ready, weights; stable ready
