@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from rollout import kube
 from rollout.sandbox import Sandbox, SandboxConfig
 from rollout.sandbox.prometheus import PrometheusServer, is_installed
+from rollout.settings import FAST as FAST_SETTINGS
 from tests.sandbox.cli_runs import deploy_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -177,3 +179,12 @@ def shared_app(shared: tuple[Path, client.ApiClient]) -> str:
     client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     deploy_app(api, name)
     return name
+
+
+@pytest.fixture
+def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
+    """rollout's Cluster on the sandbox, in the test's namespace, with fast retry settings."""
+    with kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST_SETTINGS
+    ) as c:
+        yield c

@@ -3,8 +3,6 @@ weights (measured in the sandbox's traffic), header match, mirror, and restore."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +11,6 @@ from kubernetes import client
 from rollout import errors, kube, routers
 from rollout.routers import ALL_STABLE, Weights
 from rollout.sandbox import Sandbox
-from rollout.settings import FAST
 from rollout.spec import HeaderMatch, ObjectRef
 from strategies import canary_workload as workload
 from tests.sandbox.cli_runs import APP, REPO, deployment
@@ -32,9 +29,9 @@ A_B = HeaderMatch("x-canary", "true")
 
 
 @pytest.fixture
-def cluster(kubeconfig: Path, app: str) -> Iterator[kube.Cluster]:
-    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=app, settings=FAST) as c:
-        yield c
+def cluster(cluster: kube.Cluster, app: str) -> kube.Cluster:
+    """conftest's Cluster, with link-manager deployed in its namespace."""
+    return cluster
 
 
 def make_router(cluster: kube.Cluster, saved: dict[str, Any], **options: Any) -> routers.Router:
@@ -195,6 +192,56 @@ def test_setting_the_same_weights_twice_writes_once(
     assert sandbox.requests.count(resource="destinationrules", writes=True) == 0
 
 
+def _serving_weights(api: client.ApiClient, namespace: str) -> list[int]:
+    vs = get(api, namespace, "VirtualService")
+    assert vs is not None
+    return [d["weight"] for d in vs["spec"]["http"][1]["route"]]  # the catch-all route
+
+
+def test_a_weight_change_after_someone_elses_edit_conflicts_then_keeps_their_edit(
+    cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
+    sandbox: Sandbox,
+) -> None:  # fmt: skip
+    router = make_router(cluster, {})
+    router.prepare()
+    router.ensure()
+    router.set_weights(Weights(90, 10))
+    client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", cluster.namespace, "virtualservices", APP,
+        {"spec": {"exportTo": ["."]}},
+    )  # fmt: skip
+    sandbox.requests.clear()
+
+    router.set_weights(Weights(75, 25))  # from its copy: stale now
+
+    assert [(r.verb, code) for r, code in sandbox.requests.entries] == [
+        ("update", 409), ("get", 200), ("update", 200),
+    ]  # fmt: skip
+    vs = get(api_client, cluster.namespace, "VirtualService")
+    assert vs is not None and vs["spec"]["exportTo"] == ["."]
+    assert _serving_weights(api_client, cluster.namespace) == [75, 25]
+
+
+def test_weights_put_back_by_hand_are_set_again_though_its_copy_agrees(
+    cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
+) -> None:  # fmt: skip
+    router = make_router(cluster, {})
+    router.prepare()
+    router.ensure()
+    router.set_weights(Weights(90, 10))
+    vs = get(api_client, cluster.namespace, "VirtualService")
+    assert vs is not None
+    for dest, weight in zip(vs["spec"]["http"][1]["route"], (100, 0), strict=True):
+        dest["weight"] = weight
+    client.CustomObjectsApi(api_client).replace_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", cluster.namespace, "virtualservices", APP, vs
+    )
+
+    router.set_weights(Weights(90, 10))  # its copy says 90/10 already: it asks the server
+
+    assert _serving_weights(api_client, cluster.namespace) == [90, 10]
+
+
 def test_header_match_sends_matching_requests_to_the_canary(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
     sandbox: Sandbox, app: str,
@@ -278,4 +325,5 @@ def test_a_resumed_router_restores_from_the_saved_shape(
 
     assert get(api_client, app, "VirtualService")["spec"] == user_routing[0]
     assert get(api_client, app, "DestinationRule")["spec"] == user_routing[1]
+
 

@@ -8,7 +8,6 @@ Retries: test_kube_retries.py; waits, watches and threads: test_kube_watch.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from rollout.settings import FAST
 from rollout.spec import ObjectRef
 from tests.factories import make_deployment, make_virtual_service
 from tests.sandbox.kube_support import Obj, closed_port, holder_is, lease, with_retry
-
-
-@pytest.fixture
-def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
-    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST) as c:
-        yield c
-
 
 # -- connect -----------------------------------------------------------------------
 

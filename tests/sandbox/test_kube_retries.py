@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,8 @@ from structlog.testing import capture_logs
 from rollout import errors, kube
 from rollout.kube import Resource
 from rollout.sandbox import Sandbox
-from rollout.settings import FAST
 from rollout.spec import ObjectRef
 from tests.sandbox.kube_support import holder_is, later, lease, with_retry
-
-
-@pytest.fixture
-def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
-    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST) as c:
-        yield c
-
 
 # -- retries -----------------------------------------------------------------------
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -17,16 +15,8 @@ from rollout import errors, kube
 from rollout.kube import Resource
 from rollout.sandbox import Sandbox
 from rollout.sandbox.store.watch import History
-from rollout.settings import FAST
 from rollout.spec import ObjectRef
 from tests.sandbox.kube_support import Obj, holder_is, later, lease
-
-
-@pytest.fixture
-def cluster(kubeconfig: Path, namespace: str) -> Iterator[kube.Cluster]:
-    with kube.Cluster.connect(kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST) as c:
-        yield c
-
 
 # -- waits -------------------------------------------------------------------------
 
