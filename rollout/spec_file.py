@@ -1,9 +1,9 @@
 """Read and validate a rollout spec file (`rollout run -f rollout.yaml`).
 
-Strict pydantic models (unknown fields and wrong types are errors) turn YAML into the
-values `spec_build` merges with the flags. Every error is one SpecError line:
-`rollout.yaml: analysis.count: must be > 0 (got -1)`. Imports pydantic and yaml, so it
-is imported lazily, only when a file is read. The format (every field optional unless
+The strict pydantic models of `spec_schema` (unknown fields and wrong types are errors)
+turn YAML into the values `spec_build` merges with the flags. Every error is one SpecError
+line: `rollout.yaml: analysis.count: must be > 0 (got -1)`. Imports pydantic and yaml, so
+it is imported lazily, only when a file is read. The format (every field optional unless
 marked; camelCase as in Kubernetes):
 
     apiVersion: rollout.dev/v1     # optional; if given, exactly this
@@ -47,175 +47,12 @@ import dataclasses
 import os
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Any, get_args
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ValidationError
 
-from rollout import errors, spec, spec_syntax
-
-T = TypeVar("T")
-
-
-def _text(check: Callable[[str], T]) -> Callable[[object], T]:
-    """A validator for text fields: strings only, then `check`."""
-
-    def validate(value: object) -> T:
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        return check(value)
-
-    return validate
-
-
-def _positive(value: object) -> float:
-    seconds = spec_syntax.duration_seconds(value)
-    if seconds <= 0:
-        raise ValueError("must be > 0")
-    return seconds
-
-
-def _pause(value: object) -> float:
-    seconds = spec_syntax.pause_seconds(value)
-    return spec.PAUSE_MANUAL if seconds is None else seconds
-
-
-def _image(text: str) -> spec.ImageChange:
-    container, image, tag_only = spec_syntax.image_arg(text)
-    return spec.ImageChange(image=image, container=container, tag_only=tag_only)
-
-
-def _container_image(text: str) -> spec.ImageChange:
-    if "=" in text:
-        raise ValueError("write CONTAINER: REF here, not NAME=REF")
-    return _image(text)
-
-
-def _header(text: str) -> spec.HeaderMatch:
-    name, value = spec_syntax.header_match(text)
-    return spec.HeaderMatch(name=name, value=value)
-
-
-def _strategy(value: object) -> spec.StrategyKind:
-    return spec.StrategyKind(spec_syntax.choice(value, spec.STRATEGY_NAMES))
-
-
-def _on_interrupt(value: object) -> spec.OnInterrupt:
-    return spec.OnInterrupt(spec_syntax.choice(value, [m.value for m in spec.OnInterrupt]))
-
-
-Duration = Annotated[float, PlainValidator(spec_syntax.duration_seconds)]
-PositiveDuration = Annotated[float, PlainValidator(_positive)]
-Percents = Annotated[tuple[int, ...], PlainValidator(spec_syntax.percent_list)]
-IntOrPercent = Annotated[int | str, PlainValidator(spec_syntax.int_or_percent)]
-Pause = Annotated[float, PlainValidator(_pause)]
-Threshold = Annotated[float, PlainValidator(spec_syntax.threshold)]
-DnsLabel = Annotated[str, AfterValidator(spec_syntax.check_dns_label)]
-DnsName = Annotated[str, AfterValidator(spec_syntax.check_dns_subdomain)]
-Image = Annotated[spec.ImageChange, PlainValidator(_text(_image))]
-ContainerImage = Annotated[spec.ImageChange, PlainValidator(_text(_container_image))]
-Header = Annotated[spec.HeaderMatch, PlainValidator(_text(_header))]
-Url = Annotated[str, PlainValidator(_text(spec_syntax.http_url))]
-FilePath = Annotated[str, Field(min_length=1)]
-Limit = Annotated[int, Field(ge=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class TargetModel(_Strict):
-    name: DnsName
-    namespace: DnsLabel | None = None
-
-
-class CheckModel(_Strict):
-    name: Annotated[str, Field(min_length=1)]
-    query: Annotated[str, Field(min_length=1)] | None = None
-    min: Threshold | None = None
-    max: Threshold | None = None
-
-    @model_validator(mode="after")
-    def _has_range(self) -> CheckModel:
-        spec_syntax.check_bounds(self.min, self.max)
-        return self
-
-    def to_check(self) -> spec.Check:
-        return spec.Check(name=self.name, query=self.query, min=self.min, max=self.max)
-
-
-class RollingModel(_Strict):
-    batches: Percents | None = None
-    max_surge: IntOrPercent | None = Field(None, alias="maxSurge")
-    max_unavailable: IntOrPercent | None = Field(None, alias="maxUnavailable")
-
-
-class CanaryModel(_Strict):
-    steps: Percents | None = None
-    pause: Pause | None = None
-    shrink_stable: bool | None = Field(None, alias="shrinkStable")
-
-
-class BlueGreenModel(_Strict):
-    preview_service: DnsLabel | None = Field(None, alias="previewService")
-    auto_promote: bool | None = Field(None, alias="autoPromote")
-    scale_down_delay: Duration | None = Field(None, alias="scaleDownDelay")
-    pre_promotion_checks: list[CheckModel] | None = Field(None, alias="prePromotionChecks")
-    post_promotion_checks: list[CheckModel] | None = Field(None, alias="postPromotionChecks")
-
-
-class IstioModel(_Strict):
-    virtual_service: DnsName | None = Field(None, alias="virtualService")
-    destination_rule: DnsName | None = Field(None, alias="destinationRule")
-    match_header: Header | None = Field(None, alias="matchHeader")
-    mirror: Annotated[int, Field(gt=0, le=100)] | None = None
-    create_routing: bool | None = Field(None, alias="createRouting")
-
-
-class AnalysisModel(_Strict):
-    interval: PositiveDuration | None = None
-    count: Annotated[int, Field(gt=0)] | None = None
-    initial_delay: Duration | None = Field(None, alias="initialDelay")
-    failure_limit: Limit | None = Field(None, alias="failureLimit")
-    inconclusive_limit: Limit | None = Field(None, alias="inconclusiveLimit")
-    consecutive_error_limit: Limit | None = Field(None, alias="consecutiveErrorLimit")
-    window: PositiveDuration | None = None
-    checks: list[CheckModel] | None = None
-
-
-class PrometheusModel(_Strict):
-    url: Url | None = None
-    token_file: FilePath | None = Field(None, alias="tokenFile")
-    ca_file: FilePath | None = Field(None, alias="caFile")
-    insecure: bool | None = None
-
-
-class RolloutFile(_Strict):
-    api_version: Literal["rollout.dev/v1"] | None = Field(None, alias="apiVersion")
-    kind: Literal["Rollout"] | None = None
-    target: TargetModel
-    strategy: Annotated[spec.StrategyKind, PlainValidator(_strategy)]
-    image: Image | None = None
-    images: dict[DnsLabel, ContainerImage] | None = None
-    timeout: PositiveDuration | None = None
-    on_interrupt: Annotated[spec.OnInterrupt, PlainValidator(_on_interrupt)] | None = Field(
-        None, alias="onInterrupt"
-    )
-    rolling: RollingModel | None = None
-    canary: CanaryModel | None = None
-    bluegreen: BlueGreenModel | None = None
-    istio: IstioModel | None = None
-    analysis: AnalysisModel | None = None
-    prometheus: PrometheusModel | None = None
-
+from rollout import errors, spec, spec_schema
 
 # SpecOverrides field -> (section, field) in RolloutFile; None: top level.
 _PLACES: dict[str, tuple[str | None, str]] = {
@@ -269,7 +106,7 @@ def load(path: str | os.PathLike[str]) -> LoadedFile:
     label = os.fspath(path)
     data = _read_yaml(Path(path), label)
     try:
-        model = RolloutFile.model_validate(data)
+        model = spec_schema.RolloutFile.model_validate(data)
     except ValidationError as e:
         raise errors.SpecError(f"{label}: {describe(e)}") from None
     if model.image is not None and model.images is not None:
@@ -277,7 +114,7 @@ def load(path: str | os.PathLike[str]) -> LoadedFile:
     return _loaded(model, label, Path(path).parent)
 
 
-def _loaded(model: RolloutFile, label: str, base: Path) -> LoadedFile:
+def _loaded(model: spec_schema.RolloutFile, label: str, base: Path) -> LoadedFile:
     values: dict[str, Any] = {}
     labels: dict[str, str] = {"images": f"{label}: image"}
     if model.image is not None:
@@ -309,11 +146,12 @@ def _loaded(model: RolloutFile, label: str, base: Path) -> LoadedFile:
 
 
 def _yaml_path(section: str | None, attr: str) -> str:
-    owner: type[BaseModel] = RolloutFile
+    root = spec_schema.RolloutFile
+    owner: type[BaseModel] = root
     parts = []
     if section is not None:
         parts.append(section)
-        owner = _model_in(RolloutFile.model_fields[section].annotation) or RolloutFile
+        owner = _model_in(root.model_fields[section].annotation) or root
     parts.append(owner.model_fields[attr].alias or attr)
     return ".".join(parts)
 
@@ -427,7 +265,7 @@ def _kind(value: object) -> str:
 
 
 def _valid_fields(loc: tuple[int | str, ...]) -> list[str]:
-    owner: type[BaseModel] = RolloutFile
+    owner: type[BaseModel] = spec_schema.RolloutFile
     for part in loc:
         if isinstance(part, str):
             fields = {info.alias or name: info for name, info in owner.model_fields.items()}

@@ -2,7 +2,7 @@
 
 Pure functions over strings and numbers that return plain values or raise ValueError
 with a short reason (no field name, no value). `spec` wraps them into SpecError for
-flags; `spec_file` uses them as pydantic validators. Imports nothing from rollout.
+flags; `spec_schema` uses them as pydantic validators. Imports nothing from rollout.
 """
 
 from __future__ import annotations
