@@ -163,7 +163,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):
+                continue  # e.g. a mapping as a key: SafeLoader's own error says so below
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f'duplicate key "{key}"', key_node.start_mark
                 )

@@ -408,6 +408,13 @@ def test_duplicate_key_is_refused_instead_of_silently_keeping_the_last(tmp_path:
     assert message == 'invalid YAML at line 4, column 1: duplicate key "image"'
 
 
+def test_a_mapping_as_a_key_is_invalid_yaml_not_a_crash(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "target: {name: web}\n{1: 2}: 3\n")
+
+    assert message.startswith("invalid YAML at line 2"), message
+    assert "unhashable key" in message
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
