@@ -1,7 +1,9 @@
 """Drives a strategy: preflight, lock, steps with their gates and pauses, promote/abort
 requests from other processes, signals, and rollback — recording every transition.
 
-Knows no strategy by name: the CLI passes the Strategy class in.
+Knows no strategy by name: the CLI passes the Strategy class in. Reading a rollout and
+leaving requests for it (status, history, promote, abort) is `control`'s; the Engine's
+methods for them delegate there, and roll back here when an abort finds no driver.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from rollout import analysis, deployments, errors, interrupts, kube, lease, metrics, state
+from rollout import analysis, control, deployments, errors, interrupts, kube, lease, metrics, state
 from rollout.report import Outcome, Reporter, Result
 from rollout.settings import Settings
 from rollout.spec import PAUSE_MANUAL, ObjectRef, OnInterrupt, PrometheusSpec, RolloutSpec
@@ -52,7 +54,7 @@ class Engine:
 
     def start(self, spec: RolloutSpec) -> Result:
         """Begin a rollout of spec.target (exit 2 on bad input before any write)."""
-        d = self._deployment(spec.target)
+        d = control.read_target(self.cluster, spec.target)
         lock = lease.Lock(self.cluster, spec.target, settings=self.settings)
         self._refuse_if_active(d, lock, spec.wait_for_lock)
         images = deployments.target_images(d, spec.images)
@@ -95,8 +97,8 @@ class Engine:
 
     def resume(self, target: ObjectRef, *, wait_for_lock: bool = False) -> Result:
         """Continue a rollout from its record (after exit 4, a crash, or kill -9)."""
-        d = self._deployment(target)
-        record = self._active_record(d, target)
+        d = control.read_target(self.cluster, target)
+        record = control.read_active_record(d, target)
         lock = lease.Lock(self.cluster, target, settings=self.settings)
         lock.acquire(wait=wait_for_lock)
         try:
@@ -108,49 +110,14 @@ class Engine:
             lock.release()
 
     def request(self, target: ObjectRef, request: Request) -> Result:
-        """`promote`/`abort` from any process: leave the request for the driving process.
-
-        An abort with no live driver (lease free, or expired after a crash) takes the lock
-        and rolls back here; with a live driver it waits until that process has.
-        """
-        d = self._deployment(target)
-        record = self._active_record(d, target)
-        lock = lease.Lock(self.cluster, target, settings=self.settings)
-        if request is Request.ABORT and not lock.is_held():
-            return self._abort_here(lock, record)
-        self.cluster.patch(
-            kube.Resource.DEPLOYMENT,
-            target,
-            {"metadata": {"annotations": {state.REQUEST_ANNOTATION: request.value}}},
+        """`promote`/`abort` from any process (see `control.request`); an abort with no
+        live driver rolls back in this process."""
+        return control.request(
+            self.cluster, target, request, settings=self.settings, abort_here=self._abort_here
         )
-        self.cluster.record_event(
-            d, reason="RolloutRequested", message=f"{request.value} requested"
-        )
-        if request is not Request.ABORT:
-            return Result(
-                Outcome.UNCHANGED,
-                target,
-                f"{request.value} requested for Deployment {target}",
-                record,
-            )
-        while True:
-            _, expires_in = lock.holder()
-            try:
-                d = self.cluster.wait_for(
-                    kube.Resource.DEPLOYMENT,
-                    target,
-                    lambda o: o is None or _is_finished(o),
-                    timeout=max(expires_in, 0) + self.settings.lease_renew,
-                    describe="rollback by the driving process",
-                )
-                final = state.read_record(d) if d is not None else None
-                return Result(Outcome.ABORTED, target, final.message if final else "aborted", final)
-            except errors.WaitTimeout:
-                if not lock.is_held():  # the driver died: finish the abort ourselves
-                    d = self._deployment(target)
-                    return self._abort_here(lock, self._active_record(d, target))
 
     def _abort_here(self, lock: lease.Lock, record: RolloutRecord) -> Result:
+        """Take the lock and roll back for `rollout abort` when no process drives it."""
         lock.acquire(wait=False)
         try:
             done = self._roll_back(
@@ -159,56 +126,22 @@ class Engine:
                 Phase.ABORTED,
                 "aborted by `rollout abort`",
             )
-            self._clear_request(record.spec.target)
+            control.clear_request(self.cluster, record.spec.target)
             return Result(Outcome.ABORTED, record.spec.target, done.message, done.record)
         finally:
             lock.release()
 
     def status(self, target: ObjectRef) -> RolloutRecord | None:
         """The current record, or None if the Deployment never had a rollout."""
-        return state.read_record(self._deployment(target))
+        return control.status(self.cluster, target)
 
     def watch_status(self, target: ObjectRef) -> Iterator[RolloutRecord | None]:
-        """The record now and after every change of it, until the rollout is over
-        (watch-driven: each change of the Deployment's record annotation)."""
-        d = self._deployment(target)
-        text = (d["metadata"].get("annotations") or {}).get(state.ANNOTATION)
-        record = state.read_record(d)
-        yield record
-        while record is not None and not record.phase.is_terminal:
-
-            def changed(o: kube.Object | None, seen: str | None = text) -> bool:
-                return (
-                    o is None
-                    or (o["metadata"].get("annotations") or {}).get(state.ANNOTATION) != seen
-                )
-
-            with contextlib.suppress(errors.WaitTimeout):
-                found = self.cluster.wait_for(
-                    kube.Resource.DEPLOYMENT,
-                    target,
-                    changed,
-                    timeout=self.settings.watch_timeout,
-                    describe="rollout record change",
-                )
-                if found is None:
-                    return
-                text = (found["metadata"].get("annotations") or {}).get(state.ANNOTATION)
-                record = state.read_record(found)
-                yield record
+        """The record now and after every change of it, until the rollout is over."""
+        return control.watch_status(self.cluster, target, settings=self.settings)
 
     def history(self, target: ObjectRef) -> list[deployments.Revision]:
         """The Deployment's revisions (its ReplicaSets), newest first, and the record."""
-        d = self._deployment(target)
-        owned = [
-            rs
-            for rs in self.cluster.list(kube.Resource.REPLICASET, target.namespace)
-            if any(
-                o.get("uid") == d["metadata"]["uid"]
-                for o in rs["metadata"].get("ownerReferences") or []
-            )
-        ]
-        return deployments.revisions(d, owned)
+        return control.history(self.cluster, target)
 
     # -- the loop -----------------------------------------------------------
 
@@ -236,7 +169,7 @@ class Engine:
                 if aborted.is_set() or record.spec.on_interrupt is OnInterrupt.ABORT:
                     result = self._roll_back(strategy, record, Phase.ABORTED, by)
                     if aborted.is_set():  # traffic first; then the request is answered
-                        self._clear_request(record.spec.target)
+                        control.clear_request(self.cluster, record.spec.target)
                     return result
                 record.message = f"{by}; left as is: `rollout resume` or `rollout abort`"
                 self._save(record, "RolloutInterrupted", record.message, warning=True)
@@ -286,7 +219,7 @@ class Engine:
 
     def _pause(self, record: RolloutRecord, step: Step, aborted: threading.Event) -> Result | None:
         d = self.cluster.get(kube.Resource.DEPLOYMENT, record.spec.target)
-        request = _promotion(d)
+        request = control.read_promotion(d)
         if request is Request.NONE:
             if record.phase is not Phase.PAUSED:
                 record.move_to(Phase.PAUSED, f"paused after {step.name}")
@@ -315,9 +248,9 @@ class Engine:
             if state.read_request(d) is Request.ABORT:
                 aborted.set()
             interrupts.raise_if_aborted(aborted)
-            request = _promotion(d)
+            request = control.read_promotion(d)
         if request is not Request.NONE:
-            self._clear_request(record.spec.target)
+            control.clear_request(self.cluster, record.spec.target)
         if request is Request.PROMOTE_FULL:  # every remaining step runs, none pauses
             record.skip_pauses = True
         if record.phase is Phase.PAUSED:
@@ -344,14 +277,6 @@ class Engine:
 
     # -- plumbing -----------------------------------------------------------
 
-    def _deployment(self, target: ObjectRef) -> kube.Object:
-        try:
-            return self.cluster.get(kube.Resource.DEPLOYMENT, target)
-        except errors.NotFound as e:
-            raise errors.PreconditionError(
-                f"Deployment {target} not found; check the name and -n/--namespace"
-            ) from e
-
     def _refuse_if_active(self, d: kube.Object, lock: lease.Lock, wait: bool) -> None:
         holder, expires_in = lock.holder()
         if holder and expires_in > 0 and not wait:
@@ -369,15 +294,6 @@ class Engine:
                 f"{record.phase.value} at step {record.step + 1}; `rollout resume` or "
                 "`rollout abort` it first"
             )
-
-    def _active_record(self, d: kube.Object, target: ObjectRef) -> RolloutRecord:
-        record = state.read_record(d)
-        if record is None or record.phase.is_terminal:
-            what = "never had a rollout" if record is None else f"is {record.phase.value}"
-            raise errors.PreconditionError(
-                f"Deployment {target}: no rollout in progress (it {what})"
-            )
-        return record
 
     def _strategy(self, spec: RolloutSpec, record: RolloutRecord) -> Strategy:
         ctx = Context(
@@ -418,13 +334,6 @@ class Engine:
             self.cluster.record_event(d, reason=reason, message=message, warning=warning)
         self.reporter.update(record)
 
-    def _clear_request(self, target: ObjectRef) -> None:
-        self.cluster.patch(
-            kube.Resource.DEPLOYMENT,
-            target,
-            {"metadata": {"annotations": {state.REQUEST_ANNOTATION: None}}},
-        )
-
 
 def _validate_checks(spec: RolloutSpec) -> None:
     """Render every check once (SpecError naming the bad one) before anything is written."""
@@ -439,17 +348,6 @@ def _validate_checks(spec: RolloutSpec) -> None:
     )
     for checks in (spec.analysis.checks, spec.pre_promotion_checks, spec.post_promotion_checks):
         analysis.render_queries(dataclasses.replace(spec.analysis, checks=checks), sample)
-
-
-def _promotion(d: kube.Object) -> Request:
-    """The promote request left on `d`, else NONE (an abort is the abort watcher's)."""
-    request = state.read_request(d)
-    return request if request in (Request.PROMOTE, Request.PROMOTE_FULL) else Request.NONE
-
-
-def _is_finished(d: kube.Object) -> bool:
-    record = state.read_record(d)
-    return record is None or record.phase.is_terminal
 
 
 def _fmt(images: dict[str, str]) -> str:
