@@ -230,7 +230,7 @@ def test_failed_post_promotion_analysis_swaps_back_in_one_write(
     assert rec["phase"] == "Failed"
     assert rec["steps"][2]["outcome"] == "failed"
     values = _measured(rec)
-    assert values and all(70 < v < 90 for v in values), values  # v3 fails ~20%
+    assert values and all(60 < v < 95 for v in values), values  # v3 fails ~20% (n ~ 150-250)
     # pin, swap, swap back, un-pin once the green pods are gone
     assert service_writes(shared_sandbox, shared_app) == ["patch"] * 4
     assert [shape(s) for s in done.selectors] == ["plain", "hash", "green", "hash", "plain"]
