@@ -7,9 +7,11 @@ fast); registers no commands (that is `cli.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+
+_FC = TypeVar("_FC", bound="Callable[..., Any] | click.Command")
 
 OUTPUTS = click.Choice(["text", "json"])
 
@@ -118,7 +120,7 @@ def rollout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def with_options(fn: Callable[..., Any], options: list[OptionSpec]) -> Callable[..., Any]:
+def with_options(fn: _FC, options: list[OptionSpec]) -> _FC:
     """Apply options kept as data to a function (or to a click command, appending)."""
     for decls, kwargs in reversed(options):
         fn = click.option(*decls, **kwargs)(fn)

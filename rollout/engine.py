@@ -19,7 +19,14 @@ import structlog
 from rollout import analysis, control, deployments, errors, interrupts, kube, lease, metrics, state
 from rollout.report import Outcome, Reporter, Result
 from rollout.settings import Settings
-from rollout.spec import PAUSE_MANUAL, ObjectRef, OnInterrupt, PrometheusSpec, RolloutSpec
+from rollout.spec import (
+    PAUSE_MANUAL,
+    ObjectRef,
+    OnInterrupt,
+    PrometheusSpec,
+    RolloutSpec,
+    StrategyKind,
+)
 from rollout.state import Phase, Request, RolloutRecord, StepRecord
 from strategies.base import Context, Step, Strategy
 
@@ -32,7 +39,7 @@ class Engine:
 
     cluster: kube.Cluster
     settings: Settings
-    strategies: dict[object, type[Strategy]]
+    strategies: dict[StrategyKind, type[Strategy]]
     metrics_for: Callable[[PrometheusSpec], metrics.MetricProvider] | None = None
     clock: analysis.Clock = field(default_factory=analysis.SystemClock)
     reporter: Reporter = field(default_factory=Reporter)
