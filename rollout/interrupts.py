@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 import structlog
 
@@ -21,6 +22,9 @@ from rollout.state import Request
 
 log = structlog.get_logger(__name__)
 ABORT_WATCH_SECONDS = 5.0
+
+Handler = Callable[[int, FrameType | None], object] | int | None
+"""A signal disposition as `signal.signal` takes and returns it (None: not set from Python)."""
 
 
 @contextlib.contextmanager
@@ -89,11 +93,11 @@ def interrupt_once(aborted: threading.Event) -> None:
                 signal.pthread_kill(main.ident, signal.SIGINT)
 
 
-def install(signum: int, handler: Callable[..., object] | int | None) -> object:
+def install(signum: int, handler: Handler) -> Handler:
     """Install a signal handler when we are the main thread (tests may not be)."""
     if threading.current_thread() is not threading.main_thread() or handler is None:
         return None
-    return signal.signal(signum, handler)  # type: ignore[arg-type]
+    return signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -104,4 +108,4 @@ def held() -> Iterator[None]:
         yield
     finally:
         for s, h in zip((signal.SIGINT, signal.SIGTERM), held, strict=True):
-            install(s, h)  # type: ignore[arg-type]
+            install(s, h)
