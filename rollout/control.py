@@ -53,14 +53,14 @@ def request(
     while True:
         _, expires_in = lock.holder()
         try:
-            d = cluster.wait_for(
+            done = cluster.wait_for(
                 kube.Resource.DEPLOYMENT,
                 target,
                 lambda o: o is None or _is_finished(o),
                 timeout=max(expires_in, 0) + settings.lease_renew,
                 describe="rollback by the driving process",
             )
-            final = state.read_record(d) if d is not None else None
+            final = state.read_record(done) if done is not None else None
             return Result(Outcome.ABORTED, target, final.message if final else "aborted", final)
         except errors.WaitTimeout:
             if not lock.is_held():  # the driver died: finish the abort ourselves

@@ -113,10 +113,9 @@ def is_complete(d: Object | None) -> bool:
         return False
     status = d.get("status") or {}
     want = desired_replicas(d)
-    return (
-        status.get("updatedReplicas", 0) == want
-        and status.get("replicas", 0) == want
-        and status.get("availableReplicas", 0) == want
+    return all(
+        status.get(count, 0) == want
+        for count in ("updatedReplicas", "replicas", "availableReplicas")
     )
 
 

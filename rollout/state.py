@@ -220,7 +220,7 @@ def _plain(value: Any) -> Any:
 
 def spec_from_json(body: dict[str, Any]) -> RolloutSpec:
     """Inverse of `spec_to_json` (keys unknown to this version are ignored)."""
-    return _build(RolloutSpec, body)  # type: ignore[no-any-return]
+    return typing.cast(RolloutSpec, _build(RolloutSpec, body))
 
 
 def _build(tp: Any, value: Any) -> Any:
@@ -240,7 +240,7 @@ def _build(tp: Any, value: Any) -> Any:
         return tuple(_build(args[0], v) for v in value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         known = {f.name for f in dataclasses.fields(tp)}
         return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
