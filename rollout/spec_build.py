@@ -193,7 +193,7 @@ def build(
 
 
 def _analysis(values: spec.SpecOverrides, labels: Mapping[str, str]) -> spec.AnalysisSpec:
-    chosen = {
+    chosen: dict[str, Any] = {
         "checks": _checks(values.checks, labels["checks"]),
         "interval": _given(values, labels, "interval", _positive_duration),
         "count": _given(values, labels, "count", _count),
@@ -212,7 +212,7 @@ def _prometheus(values: spec.SpecOverrides, labels: Mapping[str, str]) -> spec.P
             f"{labels['prometheus_token']}: give a token or a token file "
             f"({labels['prometheus_token_file']}), not both"
         )
-    chosen = {
+    chosen: dict[str, Any] = {
         "url": _given(values, labels, "prometheus_url", _url),
         "bearer_token": values.prometheus_token,
         "token_file": _given(values, labels, "prometheus_token_file", _path),

@@ -133,7 +133,7 @@ def _loaded(model: spec_schema.RolloutFile, label: str, base: Path) -> LoadedFil
             continue
         if isinstance(value, list):
             value = tuple(check.to_check() for check in value)
-        if name in _RELATIVE_PATHS:
+        elif name in _RELATIVE_PATHS:
             value = str(base / value)
         values[name] = value
     return LoadedFile(
