@@ -24,6 +24,8 @@ MAX_JSON_PATCH_OPERATIONS = 10000
 # kube-apiserver answers a JSON patch that does not apply with this 422 message.
 INVALID_MESSAGE = "the server rejected our request due to an error in our request"
 
+Obj = dict[str, Any]
+
 _REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid"}
 _GO_KINDS = {"list": "slice", "number": "float64", "null": "invalid"}
 _JSON_TYPES = {"map": "object", "list": "array"}
@@ -89,7 +91,7 @@ SCHEMAS: dict[str, FieldMeta] = {
 _DEFAULT_SCHEMA = _struct(metadata=_META)
 
 
-def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None = None) -> dict:
+def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None = None) -> Obj:
     """Apply a strategic merge patch; `kind` defaults to `original["kind"]`.
 
     Follows apimachinery: `null` deletes, merge lists merge by key (new items first unless
@@ -103,14 +105,14 @@ def strategic_merge(original: Mapping[str, Any], patch: Any, *, kind: str | None
     return _merge_map(json_copy(dict(original)), json_copy(dict(patch)), schema)
 
 
-def merge_patch(original: Mapping[str, Any], patch: Any) -> dict:
+def merge_patch(original: Mapping[str, Any], patch: Any) -> Obj:
     """Apply an RFC 7386 JSON merge patch (`null` deletes, objects merge, all else replaces)."""
     if not isinstance(patch, Mapping):
         raise PatchError("Invalid JSON Patch", 400)
     return _merge_docs(json_copy(dict(original)), patch)
 
 
-def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
+def json_patch(original: Mapping[str, Any], ops: Any) -> Obj:
     """Apply an RFC 6902 JSON patch (a list of operations)."""
     if not isinstance(ops, list):
         raise PatchError(_unmarshal_error(ops, "jsonpatch.Patch"), 400)
@@ -132,7 +134,7 @@ def json_patch(original: Mapping[str, Any], ops: Any) -> dict:
     return result
 
 
-def _merge_docs(doc: dict, patch: Mapping[str, Any]) -> dict:
+def _merge_docs(doc: Obj, patch: Mapping[str, Any]) -> Obj:
     """RFC 7386 MergePatch, pruning nulls from new values as evanphx/json-patch does."""
     for key, value in patch.items():
         if value is None:
@@ -150,7 +152,7 @@ def _prune_nulls(value: Any) -> Any:
     return [_prune_nulls(v) for v in value] if isinstance(value, list) else value
 
 
-def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
+def _merge_map(original: Obj, patch: Obj, schema: FieldMeta) -> Obj:
     """mergeMap: `original` and `patch` are private copies and are changed in place."""
     directive = patch.pop(DIRECTIVE, _ABSENT)
     if directive in ("replace", "delete"):
@@ -184,7 +186,7 @@ def _merge_map(original: dict, patch: dict, schema: FieldMeta) -> dict:
     return original
 
 
-def _apply_retain_keys(original: dict, patch: dict) -> None:
+def _apply_retain_keys(original: Obj, patch: Obj) -> None:
     if RETAIN_KEYS not in patch:
         return
     keep = patch.pop(RETAIN_KEYS)
@@ -198,7 +200,7 @@ def _apply_retain_keys(original: dict, patch: dict) -> None:
         del original[key]
 
 
-def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None:
+def _merge_ordered_lists(original: Obj, patch: Obj, schema: FieldMeta) -> None:
     """mergePatchIntoOriginal: merge each `$setElementOrder/<f>` list with its patch list."""
     for directive in [k for k in patch if k.startswith(SET_ELEMENT_ORDER)]:
         order = patch.pop(directive)
@@ -213,8 +215,10 @@ def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None
         _validate_order(patch_list or [], order, meta.key)
         if orig_list is not None and patch_list is not None:
             merged = _merge_list(orig_list, patch_list, meta, False)
-        elif orig_list is not None or patch_list is not None:
-            merged = orig_list if patch_list is None else _clean(patch_list)[0]
+        elif patch_list is not None:
+            merged = _clean(patch_list)[0]
+        elif orig_list is not None:
+            merged = orig_list
         else:
             continue
         items, server_only = _partition(merged, order, meta.key)
@@ -222,12 +226,15 @@ def _merge_ordered_lists(original: dict, patch: dict, schema: FieldMeta) -> None
         original[name] = _normalize_order(items, server_only, order, orig_list or [], meta, is_map)
 
 
-def _validate_order(patch_list: list, order: list, key: str) -> None:
+def _validate_order(patch_list: list[Any], order: list[Any], key: str) -> None:
     """validatePatchWithSetOrderList: patch items must appear in the order list, in order."""
     if key and (bad := [i for i in patch_list if not isinstance(i, dict)]):
         raise _bad_type("map", bad[0])
     wanted = [i for i in patch_list if not (isinstance(i, dict) and DIRECTIVE in i)]
-    same = (lambda a, b: _same(_key_of(a, key), _key_of(b, key))) if key else _same
+
+    def same(a: Any, b: Any) -> bool:
+        return _same(_key_of(a, key), _key_of(b, key)) if key else _same(a, b)
+
     remaining = iter(order)
     if order and not all(any(same(w, o) for o in remaining) for w in wanted):
         raise PatchError(
@@ -237,13 +244,16 @@ def _validate_order(patch_list: list, order: list, key: str) -> None:
         )
 
 
-def _merge_list(original: list, patch: list, meta: FieldMeta, is_delete: bool) -> list:
+def _merge_list(
+    original: list[Any], patch: list[Any], meta: FieldMeta, is_delete: bool
+) -> list[Any]:
     """mergeSliceHandler + mergeSlice: merge by key (maps) or set-union (scalars), then order.
 
     A `$deleteFromPrimitiveList` also applies to lists without the merge strategy.
     """
     if not meta.merge and not is_delete:
-        return _clean(patch)[0]
+        cleaned: list[Any] = _clean(patch)[0]
+        return cleaned
     if not original and not patch:
         return original
     elem = _element_type(original, patch)
@@ -267,9 +277,11 @@ def _merge_list(original: list, patch: list, meta: FieldMeta, is_delete: bool) -
     return _normalize_order(items, server_only, patch, original, meta, elem == "map")
 
 
-def _apply_list_directives(original: list, patch: list, key: str) -> tuple[list, list]:
+def _apply_list_directives(
+    original: list[Any], patch: list[Any], key: str
+) -> tuple[list[Any], list[Any]]:
     """mergeSliceWithSpecialElements: `$patch: delete` / `replace` elements."""
-    plain: list = []
+    plain: list[Any] = []
     replace = False
     for item in patch:
         directive = item.get(DIRECTIVE)
@@ -287,9 +299,10 @@ def _apply_list_directives(original: list, patch: list, key: str) -> tuple[list,
     return (plain, []) if replace else (original, plain)
 
 
-def _partition(merged: list, by: list, key: str) -> tuple[list, list]:
+def _partition(merged: list[Any], by: list[Any], key: str) -> tuple[list[Any], list[Any]]:
     """Split `merged` into items present in `by` and server-only items."""
-    inside, server_only = [], []
+    inside: list[Any] = []
+    server_only: list[Any] = []
     for item in merged:
         found = _index(by, _key_of(item, key) if key else item, key) >= 0
         (inside if found else server_only).append(item)
@@ -297,18 +310,23 @@ def _partition(merged: list, by: list, key: str) -> tuple[list, list]:
 
 
 def _normalize_order(
-    items: list, server_only: list, order: list, server_order: list, meta: FieldMeta, is_map: bool
-) -> list:
+    items: list[Any],
+    server_only: list[Any],
+    order: list[Any],
+    server_order: list[Any],
+    meta: FieldMeta,
+    is_map: bool,
+) -> list[Any]:
     """normalizeElementOrder: sort each part, then interleave them by the live order."""
     key = meta.key if is_map else ""
     for item in [*items, *server_only, *order] if key else []:
         _key_of(item, key)
 
-    def rank(within: list) -> Any:  # position in `within`; items not in it sort last
+    def rank(within: list[Any]) -> Any:  # position in `within`; items not in it sort last
         return lambda item: _index(within, item[key] if key else item, key) % (len(within) + 1)
 
     items, server_only = sorted(items, key=rank(order)), sorted(server_only, key=rank(server_order))
-    out: list = []
+    out: list[Any] = []
     while server_only and items:
         left, right = (
             _index(server_order, p[0][key] if key else p[0], key) for p in (server_only, items)
@@ -333,7 +351,7 @@ def _type(value: Any) -> str:
     return next((name for name, types in _KINDS if isinstance(value, types)), "null")
 
 
-def _element_type(*lists: list) -> str:
+def _element_type(*lists: list[Any]) -> str:
     """sliceElementType: the one element type of all lists."""
     found = ""
     for kind in (_type(v) for lst in lists for v in lst):
@@ -361,7 +379,7 @@ def _key_of(item: Any, key: str) -> Any:
     return item[key]
 
 
-def _index(items: list, value: Any, key: str) -> int:
+def _index(items: list[Any], value: Any, key: str) -> int:
     """Position of the item whose merge key (or, without a key, itself) equals `value`."""
     for i, item in enumerate(items):
         have = item.get(key, _ABSENT) if isinstance(item, dict) else _ABSENT
