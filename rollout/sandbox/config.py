@@ -254,10 +254,14 @@ def _latency(data: object, where: str) -> Latency:
     # One quantile alone keeps the default spread (p99 = 5 * p50).
     if "p50" in data:
         p50 = parse_duration(data["p50"], where=f"{where}.p50")
-        p99 = p50 * _DEFAULT_SPREAD
-    if "p99" in data:
+        p99 = (
+            parse_duration(data["p99"], where=f"{where}.p99")
+            if "p99" in data
+            else p50 * _DEFAULT_SPREAD
+        )
+    else:
         p99 = parse_duration(data["p99"], where=f"{where}.p99")
-        p50 = p50 if "p50" in data else p99 / _DEFAULT_SPREAD
+        p50 = p99 / _DEFAULT_SPREAD
     if p99 < p50:
         raise ConfigError(f"{where}.p99: must be >= p50 ({p50:g}s), got {p99:g}s")
     if p50 == 0 and p99 > 0:

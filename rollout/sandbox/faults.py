@@ -155,7 +155,7 @@ class Entry(_Answered):
         entry.at = at
         return entry
 
-    def __getnewargs__(self) -> tuple[Request, int, float]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[Request, int, float]:
         return self.request, self.code, self.at
 
 

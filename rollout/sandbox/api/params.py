@@ -7,6 +7,7 @@ Pure functions: no store, no sockets.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -22,7 +23,7 @@ from rollout.sandbox.store.selectors import (
 )
 
 Obj = dict[str, Any]
-Query = dict[str, str]
+Query = Mapping[str, str]
 PROPAGATION = ("Foreground", "Background", "Orphan")
 # Verbs each kind of path serves (the rest get 405, as upstream routes them).
 ALLOWED = {

@@ -37,6 +37,8 @@ INJECTED_REASONS = {
 class _Server(ThreadingHTTPServer):
     """The HTTP server; a client hanging up mid-response is normal, not an error."""
 
+    server_address: tuple[str, int]  # bound to an IPv4 address: (host, port)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return

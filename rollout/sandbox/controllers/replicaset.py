@@ -129,7 +129,7 @@ class ReplicaSetController:
         )
 
     def _write_status(self, rs: Obj, owned: list[Obj]) -> float | None:
-        min_ready = rs["spec"].get("minReadySeconds", 0)
+        min_ready: float = rs["spec"].get("minReadySeconds", 0)
         now = time.time()
         ready = [p for p in owned if podfacts.is_ready(p)]
         available = [p for p in ready if podfacts.is_available(p, min_ready, now, self.clock.speed)]

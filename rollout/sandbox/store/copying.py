@@ -26,7 +26,7 @@ def json_copy(value: T) -> T:
 
 
 def _copy_dict(value: dict[Any, Any]) -> dict[Any, Any]:
-    out = {}
+    out: dict[Any, Any] = {}
     for key, item in value.items():
         kind = type(item)
         if kind is dict:
@@ -41,7 +41,7 @@ def _copy_dict(value: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def _copy_list(value: list[Any]) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for item in value:
         kind = type(item)
         if kind is dict:

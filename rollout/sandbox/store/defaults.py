@@ -101,7 +101,7 @@ def _default_service_spec(spec: Obj) -> None:
         port.setdefault("targetPort", port.get("port"))
 
 
-def _default_pod_spec(spec: Obj) -> None:
+def _default_pod_spec(spec: object) -> None:
     """SetDefaults_PodSpec / _Container / _Probe / _ContainerPort (templates and pods)."""
     if not isinstance(spec, dict):
         return

@@ -216,8 +216,8 @@ class _LabelParser:
         if msgs := label_key_errors(key):
             raise SelectorError(f'Invalid value: "{key}": {"; ".join(msgs)}')
         if negated or self.peek()[0] in ("end", ","):
-            op = Operator.DOES_NOT_EXIST if negated else Operator.EXISTS
-            return _new_requirement(key, op, [])
+            exists = Operator.DOES_NOT_EXIST if negated else Operator.EXISTS
+            return _new_requirement(key, exists, [])
         kind, literal = self.take(values=False)
         if (op := _BINARY_OPERATORS.get(kind)) is None:
             raise SelectorError(f"found '{literal}', expected: in, notin, =, ==, !=, gt, lt")

@@ -14,6 +14,7 @@ from rollout.sandbox.store.schemas import CUSTOM, FREE, IOS, KINDS, B, I, N, Q, 
 
 Obj = dict[str, Any]
 OPENAPI_TYPES = {S: "string", I: "integer", B: "boolean", N: "number", IOS: "string", Q: "string"}
+_JSON_NAMES: dict[type, str] = {str: "string", list: "array", dict: "object"}
 
 
 class ShapeError(Exception):
@@ -56,8 +57,9 @@ class ShapeError(Exception):
 
 def decoded(key: str, obj: Obj) -> Obj:
     """`obj` with nulls in typed fields dropped; ShapeError for a wrongly typed value."""
-    schema = KINDS.get(key, CUSTOM)
-    return _check(obj, schema, (), schema[1])
+    schema: Type = KINDS.get(key, CUSTOM)
+    checked: Obj = _check(obj, schema, (), schema[1])
+    return checked
 
 
 def _json_type(value: Any) -> str:
@@ -65,7 +67,7 @@ def _json_type(value: Any) -> str:
         return "bool"
     if isinstance(value, int | float):
         return f"number {value}" if isinstance(value, float) else "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), "value")
+    return _JSON_NAMES.get(type(value), "value")
 
 
 def _openapi_type(value: Any) -> str:

@@ -255,7 +255,7 @@ class Store:
         """Start a watch; replays history after `resource_version` or sends current objects."""
         with self.lock:
             watcher = Watcher(kind.key, namespace, labels, fields, self._watchers.discard)
-            if resource_version in (None, "", "0"):
+            if resource_version is None or resource_version in ("", "0"):
                 items, _ = self.list(kind, namespace, labels=labels, fields=fields)
                 for obj in items:
                     watcher.queue.put(("ADDED", obj))

@@ -160,8 +160,8 @@ class TrafficModel:
         for key in [k for k in self._counters if (k[0], k[2]) not in self._live]:
             del self._counters[key]
         services = {(s.namespace, s.name) for s in snapshot.services}
-        for key in [k for k in self._carry if k not in services]:
-            del self._carry[key]
+        for service in [k for k in self._carry if k not in services]:
+            del self._carry[service]
 
 
 def _initial_codes(behaviour: sandbox_config.ImageBehaviour) -> dict[int, int]:
