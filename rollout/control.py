@@ -86,8 +86,7 @@ def watch_status(
 
         def changed(o: kube.Object | None, seen: str | None = text) -> bool:
             return (
-                o is None
-                or (o["metadata"].get("annotations") or {}).get(state.ANNOTATION) != seen
+                o is None or (o["metadata"].get("annotations") or {}).get(state.ANNOTATION) != seen
             )
 
         with contextlib.suppress(errors.WaitTimeout):

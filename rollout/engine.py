@@ -96,9 +96,7 @@ class Engine:
         try:
             strategy.begin(d)
             record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
-            return self._drive(
-                strategy, record, started=f"{spec.strategy.value} to {_fmt(images)}"
-            )
+            return self._drive(strategy, record, started=f"{spec.strategy.value} to {_fmt(images)}")
         finally:
             lock.release()
 

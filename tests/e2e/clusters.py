@@ -46,8 +46,22 @@ class Timing:
 # The sandbox's pods see a few dozen requests per gate, so one unlucky 5xx of the healthy
 # v2 (0.1%) would put it under the examples' 99%; 95% still fails v3 (~80%) every time.
 SANDBOX_TIMING = Timing(
-    ("--interval", "1s", "--count", "2", "--initial-delay", "3s", "--failure-limit", "0",
-     "--check", "success-rate>=95", "--check", "latency-p99<=300ms", "--timeout", "60s"),
+    (
+        "--interval",
+        "1s",
+        "--count",
+        "2",
+        "--initial-delay",
+        "3s",
+        "--failure-limit",
+        "0",
+        "--check",
+        "success-rate>=95",
+        "--check",
+        "latency-p99<=300ms",
+        "--timeout",
+        "60s",
+    ),
     ready_timeout=30,
     run_timeout=120,
     parallel=16,
@@ -109,7 +123,12 @@ class E2ECluster:
         wait = f"--timeout={self.timing.ready_timeout:.0f}s"
         for name in ("link-manager", "link-manager-loadgen"):
             self.kubectl(
-                "rollout", "status", "-n", namespace, f"deployment/{name}", wait,
+                "rollout",
+                "status",
+                "-n",
+                namespace,
+                f"deployment/{name}",
+                wait,
                 timeout=self.timing.ready_timeout + 30,
             )
 

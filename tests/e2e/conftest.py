@@ -66,8 +66,9 @@ def _api(kubeconfig: Path) -> client.ApiClient:
 def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ECluster]:
     """The sandbox (examples/sandbox.yaml, sped up) scraped by a real Prometheus."""
     if not is_installed():
-        pytest.fail("the prometheus binary is missing: `apt-get install prometheus` "
-                    "(.ci/run installs it)")
+        pytest.fail(
+            "the prometheus binary is missing: `apt-get install prometheus` (.ci/run installs it)"
+        )
     base = SandboxConfig.from_yaml(EXAMPLES / "sandbox.yaml")
     box = Sandbox(dataclasses.replace(base, speed=SPEED))
     # before start, as bench/ does: the whole suite's requests stay in the log (test_rbac)
@@ -79,8 +80,16 @@ def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EClu
     api = _api(kubeconfig)
     try:
         prometheus.wait_for_scrape()
-        yield E2ECluster("sandbox", kubeconfig, prometheus.url, api, SANDBOX_TIMING,
-                         directory / "kube-cache", sandbox=box, served=served_kinds(api))
+        yield E2ECluster(
+            "sandbox",
+            kubeconfig,
+            prometheus.url,
+            api,
+            SANDBOX_TIMING,
+            directory / "kube-cache",
+            sandbox=box,
+            served=served_kinds(api),
+        )
     finally:
         api.close()
         prometheus.stop()
@@ -93,8 +102,10 @@ def kubeconfig_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E
     """The cluster in ROLLOUT_E2E_KUBECONFIG (as examples/kind/up.sh prepares it)."""
     path = os.environ.get(KUBECONFIG_ENV)
     if not path:
-        skip_or_fail(f"{KUBECONFIG_ENV} is not set: no real cluster to run on "
-                    "(examples/kind/up.sh creates one and prints what to export)")
+        skip_or_fail(
+            f"{KUBECONFIG_ENV} is not set: no real cluster to run on "
+            "(examples/kind/up.sh creates one and prints what to export)"
+        )
     kubeconfig = Path(path).resolve()
     if not kubeconfig.is_file():
         pytest.fail(f"{KUBECONFIG_ENV}={path}: no such file")
@@ -106,8 +117,15 @@ def kubeconfig_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E
     except (ApiException, urllib.error.URLError, OSError) as e:
         api.close()
         pytest.fail(f"{KUBECONFIG_ENV}={path}: the cluster does not answer: {e}")
-    yield E2ECluster("kubeconfig", kubeconfig, prometheus, api, REAL_TIMING,
-                     tmp_path_factory.mktemp("e2e-real") / "kube-cache", served=served)
+    yield E2ECluster(
+        "kubeconfig",
+        kubeconfig,
+        prometheus,
+        api,
+        REAL_TIMING,
+        tmp_path_factory.mktemp("e2e-real") / "kube-cache",
+        served=served,
+    )
     api.close()
 
 
@@ -118,8 +136,10 @@ def _require_ready(url: str) -> None:
     except (urllib.error.URLError, OSError):
         ready = False
     if not ready:
-        pytest.fail(f"Prometheus at {url} is not ready; set {PROMETHEUS_ENV} "
-                    "(examples/kind/up.sh publishes it on http://127.0.0.1:9090)")
+        pytest.fail(
+            f"Prometheus at {url} is not ready; set {PROMETHEUS_ENV} "
+            "(examples/kind/up.sh publishes it on http://127.0.0.1:9090)"
+        )
 
 
 @pytest.fixture(scope="session", params=["sandbox", "kubeconfig"])
@@ -136,7 +156,9 @@ def tool_requests() -> ToolRequests:
 
 @pytest.fixture(scope="session")
 def runner(
-    cluster: E2ECluster, tool_requests: ToolRequests, request: pytest.FixtureRequest,
+    cluster: E2ECluster,
+    tool_requests: ToolRequests,
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ScenarioRunner]:
     """Scenarios of this cluster; every selected one starts now, in the background."""

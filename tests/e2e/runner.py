@@ -125,8 +125,10 @@ class ScenarioRunner:
     def result(self, scenario: str, strategy: str) -> Done:
         """The scenario's outcome (waiting for it); raises what the scenario raised."""
         if strategy == "istio-canary" and not self.cluster.has_istio:
-            skip_or_fail(f"{self.cluster.name}: the cluster serves no VirtualService, so no "
-                        "Istio (examples/kind/up.sh installs it when istioctl is on PATH)")
+            skip_or_fail(
+                f"{self.cluster.name}: the cluster serves no VirtualService, so no "
+                "Istio (examples/kind/up.sh installs it when istioctl is on PATH)"
+            )
         return self.submit(scenario, strategy).result()
 
     def close(self) -> None:

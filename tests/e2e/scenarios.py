@@ -78,14 +78,29 @@ class Env:
 
     def argv(self, *args: str) -> list[str]:
         """`python -m rollout ARGS...` for this namespace, JSON logs on stderr."""
-        return [sys.executable, "-m", "rollout", args[0], "--kubeconfig", str(self.kubeconfig),
-                "-n", self.namespace, "--log-format", "json", *args[1:]]
+        return [
+            sys.executable,
+            "-m",
+            "rollout",
+            args[0],
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "-n",
+            self.namespace,
+            "--log-format",
+            "json",
+            *args[1:],
+        ]
 
     def rollout(self, *args: str) -> Run:
         """Run `rollout ARGS` to completion, non-interactively, as a CI job would."""
         proc = subprocess.run(
-            self.argv(*args), capture_output=True, text=True, stdin=subprocess.DEVNULL,
-            env=tool_environment(), timeout=self.cluster.timing.run_timeout,
+            self.argv(*args),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=tool_environment(),
+            timeout=self.cluster.timing.run_timeout,
         )
         return Run(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
@@ -94,8 +109,18 @@ class Env:
         spec = yaml.safe_load((EXAMPLES / "rollouts" / f"{strategy}.yaml").read_text())
         path = self.workdir / f"{strategy}-{image}.yaml"
         path.write_text(yaml.safe_dump(_merged(_merged(spec, QUICKER.get(strategy, {})), changes)))
-        return ["run", "-f", str(path), "--image", image, "--prometheus-url",
-                self.cluster.prometheus_url, *self.cluster.timing.analysis, "-o", "json"]
+        return [
+            "run",
+            "-f",
+            str(path),
+            "--image",
+            image,
+            "--prometheus-url",
+            self.cluster.prometheus_url,
+            *self.cluster.timing.analysis,
+            "-o",
+            "json",
+        ]
 
     def start(self, strategy: str, image: str, changes: Obj | None = None) -> Run:
         return self.rollout(*self.start_args(strategy, image, changes or {}))
@@ -163,8 +188,12 @@ def drive_manual(env: Env, strategy: str) -> ManualRuns:
     args = env.start_args(strategy, "v2", STOP_FOR_PROMOTE[strategy])
     timeout = env.cluster.timing.run_timeout
     driver = subprocess.Popen(
-        env.argv(*args, "--wait-at-pause"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True, env=tool_environment(),
+        env.argv(*args, "--wait-at-pause"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=tool_environment(),
     )
     try:
         paused = wait_for_record(env, lambda r: r["phase"] in STOPPED, timeout=timeout)
@@ -257,9 +286,7 @@ def wait_serving(
     return seen[-1]
 
 
-def wait_for_record(
-    env: Env, predicate: Callable[[Obj], bool], *, timeout: float
-) -> Obj | None:
+def wait_for_record(env: Env, predicate: Callable[[Obj], bool], *, timeout: float) -> Obj | None:
     """The rollout record once `predicate` holds for it (None at the deadline), watching
     the target Deployment."""
     found: list[Obj] = []
@@ -280,13 +307,14 @@ def _watch_until(
 ) -> bool:
     """Read the app's object, then follow a watch from there until `check` holds."""
     selector = f"metadata.name={APP}"
-    listed = json.loads(
-        list_fn(namespace, field_selector=selector, _preload_content=False).data
-    )
+    listed = json.loads(list_fn(namespace, field_selector=selector, _preload_content=False).data)
     if any(check(item) for item in listed["items"]):
         return True
     stream = watch.Watch().stream(
-        list_fn, namespace, field_selector=selector, timeout_seconds=max(1, int(timeout)),
+        list_fn,
+        namespace,
+        field_selector=selector,
+        timeout_seconds=max(1, int(timeout)),
         resource_version=listed["metadata"]["resourceVersion"],
     )
     try:

@@ -29,8 +29,14 @@ pytestmark = pytest.mark.e2e
 FILES = [*sorted(MANIFESTS.glob("*.yaml")), *sorted((EXAMPLES / "kind").glob("*.yaml"))]
 NOT_KUBERNETES = {"cluster.yaml"}  # kind's own config
 ISTIO_KINDS = {"VirtualService", "DestinationRule", "Telemetry"}
-NOT_IN_SANDBOX = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-                  "Telemetry"}
+NOT_IN_SANDBOX = {
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Telemetry",
+}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 Obj = dict[str, Any]
 
@@ -57,8 +63,11 @@ def _expected_missing(cluster: E2ECluster) -> set[str]:
     return set() if cluster.has_istio else ISTIO_KINDS
 
 
-@pytest.mark.parametrize("path", [f for f in FILES if f.name not in NOT_KUBERNETES],
-                         ids=lambda f: f"{f.parent.name}/{f.name}")
+@pytest.mark.parametrize(
+    "path",
+    [f for f in FILES if f.name not in NOT_KUBERNETES],
+    ids=lambda f: f"{f.parent.name}/{f.name}",
+)
 def test_manifest_passes_client_and_server_dry_run(
     cluster: E2ECluster, make_env: Callable[..., Env], path: Path, tmp_path: Path
 ) -> None:
@@ -73,8 +82,9 @@ def test_manifest_passes_client_and_server_dry_run(
     moved.write_text(yaml.safe_dump_all([_for_namespace(d, env.namespace) for d in served]))
 
     for mode in ("client", "server"):
-        out = cluster.kubectl("create", f"--dry-run={mode}", "-n", env.namespace,
-                              "-f", str(moved), "-o", "name").stdout.split()
+        out = cluster.kubectl(
+            "create", f"--dry-run={mode}", "-n", env.namespace, "-f", str(moved), "-o", "name"
+        ).stdout.split()
         assert len(out) == len(served), (mode, out)
 
 
@@ -86,8 +96,16 @@ def test_rollout_file_passes_a_dry_run_and_changes_nothing(
     env = make_env(istio=strategy == "istio-canary")
     before = deployment(cluster, env.namespace)
 
-    run = env.rollout("run", "-f", str(EXAMPLES / "rollouts" / f"{strategy}.yaml"),
-                      "--dry-run", "--prometheus-url", cluster.prometheus_url, "-o", "json")
+    run = env.rollout(
+        "run",
+        "-f",
+        str(EXAMPLES / "rollouts" / f"{strategy}.yaml"),
+        "--dry-run",
+        "--prometheus-url",
+        cluster.prometheus_url,
+        "-o",
+        "json",
+    )
 
     assert run.code == 0, run
     assert run.result["outcome"] == "dry-run", run.result

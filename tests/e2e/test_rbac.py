@@ -73,8 +73,7 @@ def test_role_grants_every_request_the_tool_made(requests: ToolRequests) -> None
 def test_role_grants_nothing_the_e2e_suite_did_not_use(requests: ToolRequests) -> None:
     unregistered = [s for s in STRATEGIES if not is_registered(s)]
     assert not unregistered, (
-        f"strategies {unregistered} are not registered yet, so the suite cannot show what "
-        "they need"
+        f"strategies {unregistered} are not registered yet, so the suite cannot show what they need"
     )
     used = requests.namespaced()
     may_watch = {(res, "watch") for res, verb in used if verb == "list" and res in WAITED_ON}

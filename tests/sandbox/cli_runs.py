@@ -23,13 +23,26 @@ Obj = dict[str, Any]
 REPO = "ghcr.io/example/link-manager"
 APP = "link-manager"
 ANNOTATION = "rollout.dev/rollout"
-FAST_ANALYSIS = ("--interval", "1s", "--count", "2", "--initial-delay", "3s",
-                 "--inconclusive-limit", "1")
+FAST_ANALYSIS = (
+    "--interval",
+    "1s",
+    "--count",
+    "2",
+    "--initial-delay",
+    "3s",
+    "--inconclusive-limit",
+    "1",
+)
 
 
 # Short leases and retry budgets so crash/takeover scenarios take seconds, not minutes.
-ENV = {**os.environ, "ROLLOUT_LEASE_DURATION": "2", "ROLLOUT_LEASE_RENEW": "0.5",
-       "ROLLOUT_METRICS_RETRY_DEADLINE": "1", "ROLLOUT_API_RETRY_DEADLINE": "10"}
+ENV = {
+    **os.environ,
+    "ROLLOUT_LEASE_DURATION": "2",
+    "ROLLOUT_LEASE_RENEW": "0.5",
+    "ROLLOUT_METRICS_RETRY_DEADLINE": "1",
+    "ROLLOUT_API_RETRY_DEADLINE": "10",
+}
 
 
 @dataclass(frozen=True)
@@ -49,37 +62,66 @@ class Run:
 def command(kubeconfig: Path, namespace: str, *args: str) -> list[str]:
     """`python -m rollout SUBCOMMAND --kubeconfig K -n NS --log-format json ARGS...`: the
     test's own options come last, so a case can override the defaults."""
-    return [sys.executable, "-m", "rollout", args[0], "--kubeconfig", str(kubeconfig),
-            "-n", namespace, "--log-format", "json", *args[1:]]
+    return [
+        sys.executable,
+        "-m",
+        "rollout",
+        args[0],
+        "--kubeconfig",
+        str(kubeconfig),
+        "-n",
+        namespace,
+        "--log-format",
+        "json",
+        *args[1:],
+    ]
 
 
 def rollout(kubeconfig: Path, namespace: str, *args: str, timeout: float = 60) -> Run:
     """Run `rollout ARGS` to completion."""
-    proc = subprocess.run(command(kubeconfig, namespace, *args), capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.run(
+        command(kubeconfig, namespace, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=ENV,
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def start(kubeconfig: Path, namespace: str, *args: str) -> subprocess.Popen[str]:
     """Start `rollout ARGS` in the background (stdout/stderr captured)."""
-    return subprocess.Popen(command(kubeconfig, namespace, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=ENV)
+    return subprocess.Popen(
+        command(kubeconfig, namespace, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=ENV,
+    )
 
 
-def deploy_app(api: client.ApiClient, namespace: str, *, image: str = f"{REPO}:v1",
-               replicas: int = 4, **spec: Any) -> None:
+def deploy_app(
+    api: client.ApiClient,
+    namespace: str,
+    *,
+    image: str = f"{REPO}:v1",
+    replicas: int = 4,
+    **spec: Any,
+) -> None:
     """link-manager Deployment + Service in `namespace`, waited until available."""
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-    apps.create_namespaced_deployment(namespace, make_deployment(APP, replicas=replicas,
-                                                                 image=image, **spec))
+    apps.create_namespaced_deployment(
+        namespace, make_deployment(APP, replicas=replicas, image=image, **spec)
+    )
     core.create_namespaced_service(namespace, make_service(APP))
     wait_rolled_out(apps, namespace, APP, timeout=10)
 
 
 def deployment(api: client.ApiClient, namespace: str, name: str = APP) -> Obj:
     """The Deployment as raw JSON."""
-    resp = client.AppsV1Api(api).read_namespaced_deployment(name, namespace,
-                                                            _preload_content=False)
+    resp = client.AppsV1Api(api).read_namespaced_deployment(name, namespace, _preload_content=False)
     return json.loads(resp.data)  # type: ignore[no-any-return]
 
 
@@ -89,14 +131,18 @@ def record(api: client.ApiClient, namespace: str, name: str = APP) -> Obj:
 
 
 def image(api: client.ApiClient, namespace: str, name: str = APP) -> str:
-    return str(deployment(api, namespace, name)["spec"]["template"]["spec"]["containers"][0]
-               ["image"])
+    return str(
+        deployment(api, namespace, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
 
 
 def events(api: client.ApiClient, namespace: str) -> list[str]:
     """Reasons of the Events recorded on the app's Deployment, oldest first."""
-    items = client.CoreV1Api(api).list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={APP}").items
+    items = (
+        client.CoreV1Api(api)
+        .list_namespaced_event(namespace, field_selector=f"involvedObject.name={APP}")
+        .items
+    )
     return [e.reason for e in items if e.source and e.source.component == "rollout"]
 
 

@@ -99,13 +99,20 @@ class Kubectl:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig = kubeconfig
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 60,
-                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
-                              capture_output=True, text=True, timeout=timeout, input=stdin)
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): "
-                                 f"{proc.stderr.strip()}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
         return proc
 
 
@@ -128,8 +135,9 @@ def shared_sandbox() -> Iterator[Sandbox]:
 def prometheus(shared_sandbox: Sandbox) -> Iterator[PrometheusServer]:
     """A real Prometheus (Debian package `prometheus`) scraping `shared_sandbox` every 1 s."""
     if not is_installed():
-        pytest.fail("the prometheus binary is missing: `apt-get install prometheus` "
-                    "(.ci/run installs it)")
+        pytest.fail(
+            "the prometheus binary is missing: `apt-get install prometheus` (.ci/run installs it)"
+        )
     server = PrometheusServer([shared_sandbox.url.removeprefix("http://")]).start()
     server.wait_for_scrape()
     yield server

@@ -177,7 +177,8 @@ class VirtualServiceWatch:
         """The first event whose spec satisfies `predicate` (waits for it)."""
         with self.changed:
             found = self.changed.wait_for(
-                lambda: next((e for e in self.events if predicate(e.spec)), None), timeout)
+                lambda: next((e for e in self.events if predicate(e.spec)), None), timeout
+            )
         assert found is not None, f"no VirtualService event matched within {timeout}s"
         return found
 
@@ -213,5 +214,6 @@ class VirtualServiceWatch:
         expected = expected_canary_percent(seen.spec)
         if abs(share - expected) > TOLERANCE:
             self.violations.append(
-                f"rv {seen.rv}: canary got {share:.1f}% of requests, routing says {expected}%")
+                f"rv {seen.rv}: canary got {share:.1f}% of requests, routing says {expected}%"
+            )
         return share

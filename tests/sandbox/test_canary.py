@@ -62,7 +62,9 @@ def _assert_invariants(watch: TrafficWatch) -> None:
 def _wait_phase(api: client.ApiClient, namespace: str, phase: str) -> None:
     def has(d: dict[str, Any]) -> bool:
         return f'"phase":"{phase}"' in (d["metadata"].get("annotations") or {}).get(
-            "rollout.dev/rollout", "")
+            "rollout.dev/rollout", ""
+        )
+
     wait_for(client.AppsV1Api(api).list_namespaced_deployment, namespace, APP, has, timeout=20)
 
 
@@ -71,8 +73,20 @@ def test_healthy_image_steps_through_the_split_and_ends_on_stable_with_v2(
 ) -> None:
     sandbox.requests.clear()
     with TrafficWatch(sandbox, api_client, app) as watch:
-        run = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
-                      "--pause", "2s", "-o", "json")
+        run = rollout(
+            kubeconfig,
+            app,
+            "canary",
+            APP,
+            "--image",
+            "v2",
+            "--steps",
+            "20,50",
+            "--pause",
+            "2s",
+            "-o",
+            "json",
+        )
 
     assert run.code == 0, run.stderr
     # preflight sees no canary; step 1 creates it (one request), step 2 resizes it, and it
@@ -81,8 +95,9 @@ def test_healthy_image_steps_through_the_split_and_ends_on_stable_with_v2(
     steps = run.result["steps"]
     assert [s["name"] for s in steps] == ["canary 20%", "canary 50%", "promote"]
     assert [(s["weight"], s["achieved"]) for s in steps] == [(20, 20.0), (50, 50.0), (100, 100.0)]
-    assert steps[0]["message"] == ("requested 20%, achieved 20.0%: "
-                                   "1 canary + 4 stable ready endpoints")
+    assert steps[0]["message"] == (
+        "requested 20%, achieved 20.0%: 1 canary + 4 stable ready endpoints"
+    )
     _assert_end_state(api_client, app, "v2")
     _assert_invariants(watch)
     assert sorted(watch.steps) == [0, 1]  # traffic measured while paused at each step
@@ -95,8 +110,21 @@ def test_shrink_stable_keeps_the_total_and_can_reach_100_percent(
     app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
 ) -> None:
     with TrafficWatch(sandbox, api_client, app) as watch:
-        run = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "25,50,100",
-                      "--shrink-stable", "--pause", "2s", "-o", "json")
+        run = rollout(
+            kubeconfig,
+            app,
+            "canary",
+            APP,
+            "--image",
+            "v2",
+            "--steps",
+            "25,50,100",
+            "--shrink-stable",
+            "--pause",
+            "2s",
+            "-o",
+            "json",
+        )
 
     assert run.code == 0, run.stderr
     assert [s["achieved"] for s in run.result["steps"]] == [25.0, 50.0, 100.0, 100.0]
@@ -106,14 +134,31 @@ def test_shrink_stable_keeps_the_total_and_can_reach_100_percent(
 
 
 def test_failing_image_fails_analysis_and_is_rolled_back_with_measurements(
-    shared_app: str, shared: tuple[Path, client.ApiClient], shared_sandbox: Sandbox,
+    shared_app: str,
+    shared: tuple[Path, client.ApiClient],
+    shared_sandbox: Sandbox,
     prometheus: PrometheusServer,
 ) -> None:
     kubeconfig, api = shared
     with TrafficWatch(shared_sandbox, api, shared_app) as watch:
-        run = rollout(kubeconfig, shared_app, "canary", APP, "--image", "v3", "--steps", "20,50",
-                      "--check", "success-rate>=95", *FAST_ANALYSIS,
-                      "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
+        run = rollout(
+            kubeconfig,
+            shared_app,
+            "canary",
+            APP,
+            "--image",
+            "v3",
+            "--steps",
+            "20,50",
+            "--check",
+            "success-rate>=95",
+            *FAST_ANALYSIS,
+            "--prometheus-url",
+            prometheus.url,
+            "-o",
+            "json",
+            timeout=90,
+        )
 
     assert run.code == 1, run.stderr
     assert run.result["outcome"] == "rolled-back"
@@ -140,8 +185,20 @@ def test_manual_pause_exits_4_and_promote_then_resume_from_new_processes_finish_
     app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
 ) -> None:
     with TrafficWatch(sandbox, api_client, app) as watch:
-        first = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
-                        "--pause", "manual", "-o", "json")
+        first = rollout(
+            kubeconfig,
+            app,
+            "canary",
+            APP,
+            "--image",
+            "v2",
+            "--steps",
+            "20,50",
+            "--pause",
+            "manual",
+            "-o",
+            "json",
+        )
         paused_status = _status(kubeconfig, app)
         at_20 = watch.canary_traffic()
         runs: list[Run] = []
@@ -167,14 +224,19 @@ def test_manual_pause_exits_4_and_promote_then_resume_from_new_processes_finish_
 def test_promote_full_runs_the_remaining_steps_without_pausing(
     app: str, kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
-    first = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,35,50",
-                    "--pause", "manual")
+    first = rollout(
+        kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,35,50", "--pause", "manual"
+    )
     full = rollout(kubeconfig, app, "promote", APP, "--full")
     done = rollout(kubeconfig, app, "resume", APP, "-o", "json")
 
     assert (first.code, full.code, done.code) == (4, 0, 0), done.stderr  # no second exit 4
     assert [(s["outcome"], s["achieved"]) for s in done.result["steps"]] == [
-        ("passed", 20.0), ("passed", 33.3), ("passed", 50.0), ("passed", 100.0)]
+        ("passed", 20.0),
+        ("passed", 33.3),
+        ("passed", 50.0),
+        ("passed", 100.0),
+    ]
     _assert_end_state(api_client, app, "v2")
 
 
@@ -182,8 +244,20 @@ def test_abort_from_a_second_process_restores_stable_and_the_first_exits_1(
     app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
 ) -> None:
     with TrafficWatch(sandbox, api_client, app) as watch:
-        first = start(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "25,50",
-                      "--shrink-stable", "--pause", "manual", "--wait-at-pause")
+        first = start(
+            kubeconfig,
+            app,
+            "canary",
+            APP,
+            "--image",
+            "v2",
+            "--steps",
+            "25,50",
+            "--shrink-stable",
+            "--pause",
+            "manual",
+            "--wait-at-pause",
+        )
         _wait_phase(api_client, app, "Paused")
         shrunk = deployment(api_client, app)["spec"]["replicas"]
         aborted = rollout(kubeconfig, app, "abort", APP)
@@ -192,7 +266,7 @@ def test_abort_from_a_second_process_restores_stable_and_the_first_exits_1(
     assert shrunk == 3  # stable gave a pod to the canary
     # (canary, all) ready endpoints from the pause (1 + 3) on: the canary left before the
     # stable grew back to 4
-    after = watch.splits[watch.splits.index((1, 4)):]
+    after = watch.splits[watch.splits.index((1, 4)) :]
     assert all(canary == 0 for canary, total in after if total - canary > 3), after
     assert aborted.code == 0, aborted.stderr
     assert first.returncode == 1, err
@@ -207,8 +281,21 @@ def test_abort_at_100_percent_brings_stable_back_before_the_canary_goes(
     app: str, kubeconfig: Path, api_client: client.ApiClient, sandbox: Sandbox
 ) -> None:
     with TrafficWatch(sandbox, api_client, app) as watch:
-        paused = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "100",
-                         "--shrink-stable", "--pause", "manual", "-o", "json")
+        paused = rollout(
+            kubeconfig,
+            app,
+            "canary",
+            APP,
+            "--image",
+            "v2",
+            "--steps",
+            "100",
+            "--shrink-stable",
+            "--pause",
+            "manual",
+            "-o",
+            "json",
+        )
         stable_at_pause = deployment(api_client, app)["spec"]["replicas"]
         aborted = rollout(kubeconfig, app, "abort", APP)  # no driver: abort rolls back itself
 
@@ -238,8 +325,19 @@ def test_dry_run_validates_the_canary_and_persists_nothing(
 ) -> None:
     sandbox.requests.clear()
 
-    run = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
-                  "--dry-run", "-o", "json")
+    run = rollout(
+        kubeconfig,
+        app,
+        "canary",
+        APP,
+        "--image",
+        "v2",
+        "--steps",
+        "20,50",
+        "--dry-run",
+        "-o",
+        "json",
+    )
 
     assert run.code == 0, run.stderr
     assert run.result["plan"] == ["canary 20%", "canary 50%", "promote"]
@@ -256,8 +354,9 @@ def test_promote_after_a_finished_canary_is_refused(
     run = rollout(kubeconfig, app, "promote", APP)
 
     assert run.code == 2
-    assert run.stderr.strip() == (f"error: Deployment {app}/{APP}: no rollout in progress "
-                                  "(it is Succeeded)")
+    assert run.stderr.strip() == (
+        f"error: Deployment {app}/{APP}: no rollout in progress (it is Succeeded)"
+    )
     assert sandbox.requests.count(writes=True) == 0
 
 
@@ -274,7 +373,8 @@ def test_bad_cluster_state_exits_2_with_one_line_and_no_writes(
         apps.create_namespaced_deployment(namespace, make_deployment(CANARY, labels={"x": "y"}))
     if case == "other-app-selected":  # another app whose pods the Service also selects
         apps.create_namespaced_deployment(
-            namespace, make_deployment("other", labels={"app": APP, "tier": "other"}))
+            namespace, make_deployment("other", labels={"app": APP, "tier": "other"})
+        )
     sandbox.requests.clear()
 
     run = rollout(kubeconfig, namespace, "canary", APP, "--image", "v2", "--steps", "20,50")
@@ -282,17 +382,20 @@ def test_bad_cluster_state_exits_2_with_one_line_and_no_writes(
     lines = run.stderr.strip().splitlines()
     assert run.code == 2, run.stderr
     assert len(lines) == 1, lines
-    assert {"no-service": "no Service selects its pods",
-            "foreign-canary": "was not created by rollout",
-            "other-app-selected": "also selects the pods of Deployment"}[case] in lines[0]
+    assert {
+        "no-service": "no Service selects its pods",
+        "foreign-canary": "was not created by rollout",
+        "other-app-selected": "also selects the pods of Deployment",
+    }[case] in lines[0]
     assert sandbox.requests.count(writes=True) == 0
 
 
 def test_the_canary_deployment_is_marked_and_owned_while_it_runs(
     app: str, kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
-    run = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50",
-                  "--pause", "manual")
+    run = rollout(
+        kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "20,50", "--pause", "manual"
+    )
     canary = _deployments(api_client, app)[CANARY]
     stable = _deployments(api_client, app)[APP]
     abort = rollout(kubeconfig, app, "abort", APP)
@@ -301,7 +404,8 @@ def test_the_canary_deployment_is_marked_and_owned_while_it_runs(
     assert canary.metadata.labels["app.kubernetes.io/managed-by"] == "rollout"
     assert canary.metadata.annotations["rollout.dev/owner"] == f"Deployment/{APP}"
     assert [(o.kind, o.name, o.controller) for o in canary.metadata.owner_references] == [
-        ("Deployment", APP, False)]
+        ("Deployment", APP, False)
+    ]
     assert canary.spec.selector.match_labels == {"app": APP, "rollout.dev/canary": "true"}
     assert canary.spec.template.metadata.labels == {"app": APP, "rollout.dev/canary": "true"}
     assert stable.spec.template.spec.containers[0].image == f"{REPO}:v1"  # stable untouched

@@ -168,9 +168,13 @@ def test_header_match_alone_with_create_routing_is_an_a_b_step_then_promote(
     assert get(api_client, app, "VirtualService") is None  # created by rollout, removed again
     assert get(api_client, app, "DestinationRule") is None
     vs_watch.stop()
-    header_step = [e for e in vs_watch.events
-                   if e.measured is not None and canary_weight(e.spec) == 0
-                   and any(r.get("name") == "rollout-canary-header" for r in e.spec["http"])]
+    header_step = [
+        e
+        for e in vs_watch.events
+        if e.measured is not None
+        and canary_weight(e.spec) == 0
+        and any(r.get("name") == "rollout-canary-header" for r in e.spec["http"])
+    ]
     assert header_step and all(7 <= e.measured <= 13 for e in header_step)  # type: ignore[operator]
     assert vs_watch.violations == []
 

@@ -325,5 +325,3 @@ def test_a_resumed_router_restores_from_the_saved_shape(
 
     assert get(api_client, app, "VirtualService")["spec"] == user_routing[0]
     assert get(api_client, app, "DestinationRule")["spec"] == user_routing[1]
-
-

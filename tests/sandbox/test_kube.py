@@ -246,7 +246,6 @@ def test_update_that_changes_nothing_sends_no_put(
     assert sandbox.requests.count(verb="update") == 0
 
 
-
 def test_update_from_a_fresh_base_is_one_put(
     cluster: kube.Cluster, namespace: str, sandbox: Sandbox
 ) -> None:
@@ -292,6 +291,7 @@ def test_update_that_leaves_a_stale_base_unchanged_still_writes_what_the_server_
     )  # fmt: skip
     assert holder_is("a")(result)  # the base already said "a": the server is asked
     assert [r.verb for r, _ in sandbox.requests.entries] == ["get", "update"]
+
 
 def test_create_whose_response_was_lost_returns_the_created_object(
     kubeconfig: Path, namespace: str, sandbox: Sandbox

@@ -52,20 +52,34 @@ def test_recreate_puts_the_original_strategy_back(
 
 @pytest.mark.parametrize("strategy", ["rolling", "recreate"])
 def test_failing_image_fails_analysis_and_is_rolled_back_with_measurements(
-    strategy: str, shared_app: str, shared: tuple[Path, client.ApiClient],
+    strategy: str,
+    shared_app: str,
+    shared: tuple[Path, client.ApiClient],
     prometheus: PrometheusServer,
 ) -> None:
     kubeconfig, api = shared
-    run = rollout(kubeconfig, shared_app, strategy, "link-manager", "--image", "v3",
-                  "--check", "success-rate>=95", *FAST_ANALYSIS,
-                  "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        strategy,
+        "link-manager",
+        "--image",
+        "v3",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+        timeout=90,
+    )
 
     assert run.code == 1, run.stderr
     assert image(api, shared_app) == f"{REPO}:v1"
     rec = record(api, shared_app)
     assert rec["phase"] == "Failed"
-    values = [m["value"] for s in rec["steps"] for m in s["measurements"]
-              if m["value"] is not None]
+    values = [m["value"] for s in rec["steps"] for m in s["measurements"] if m["value"] is not None]
     assert values and all(40 < v < 95 for v in values), values  # v3 fails ~20% (few samples)
 
 
@@ -75,9 +89,22 @@ def test_healthy_image_passes_analysis_on_real_prometheus(
     kubeconfig, _ = shared
     # v4: the sandbox's default image, 0% errors. (v2's 0.1% is one error in ~20 requests
     # of a 1s window now and then: 95%, a pass, but not a value a test can pin.)
-    run = rollout(kubeconfig, shared_app, "rolling", "link-manager", "--image", "v4",
-                  "--check", "success-rate>=95", *FAST_ANALYSIS,
-                  "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        "link-manager",
+        "--image",
+        "v4",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+        timeout=90,
+    )
 
     assert run.code == 0, run.stderr
     measured = run.result["steps"][-1]["measurements"]
@@ -89,8 +116,18 @@ def test_healthy_image_passes_analysis_on_real_prometheus(
 def test_never_ready_image_fails_readiness_and_is_rolled_back(
     app: str, kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
-    run = rollout(kubeconfig, app, "rolling", "link-manager", "--image", "never-ready",
-                  "--timeout", "2s", "-o", "json")
+    run = rollout(
+        kubeconfig,
+        app,
+        "rolling",
+        "link-manager",
+        "--image",
+        "never-ready",
+        "--timeout",
+        "2s",
+        "-o",
+        "json",
+    )
 
     assert run.code == 1, run.stderr
     assert "not ready after 2s" in run.result["message"]
@@ -103,8 +140,9 @@ def test_progress_deadline_exceeded_rolls_back(
 ) -> None:
     deploy_app(api_client, namespace, progressDeadlineSeconds=2)
 
-    run = rollout(kubeconfig, namespace, "rolling", "link-manager", "--image", "never-ready",
-                  "-o", "json")
+    run = rollout(
+        kubeconfig, namespace, "rolling", "link-manager", "--image", "never-ready", "-o", "json"
+    )
 
     assert run.code == 1, run.stderr
     assert "progress deadline" in run.result["message"]
@@ -121,8 +159,9 @@ def test_unchanged_image_is_nothing_to_do(app: str, kubeconfig: Path) -> None:
 def test_dry_run_persists_nothing(app: str, kubeconfig: Path, sandbox: Sandbox) -> None:
     sandbox.requests.clear()
 
-    run = rollout(kubeconfig, app, "rolling", "link-manager", "--image", "v2", "--dry-run",
-                  "-o", "json")
+    run = rollout(
+        kubeconfig, app, "rolling", "link-manager", "--image", "v2", "--dry-run", "-o", "json"
+    )
 
     assert run.code == 0, run.stderr
     assert run.result["plan"] == ["batch 100%"]

@@ -32,11 +32,14 @@ SLOW_ANALYSIS = ("--check", "success-rate>=95", "--interval", "1s", "--count", "
 
 def _wait_phase(api: client.ApiClient, namespace: str, phase: str, timeout: float = 15) -> None:
     """Block until the rollout record says `phase` (watching the Deployment)."""
+
     def has_phase(d: dict[str, Any]) -> bool:
         text = (d["metadata"].get("annotations") or {}).get("rollout.dev/rollout", "")
         return f'"phase":"{phase}"' in text
-    wait_for(client.AppsV1Api(api).list_namespaced_deployment, namespace, APP, has_phase,
-             timeout=timeout)
+
+    wait_for(
+        client.AppsV1Api(api).list_namespaced_deployment, namespace, APP, has_phase, timeout=timeout
+    )
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
@@ -49,8 +52,9 @@ def _stuck_rollout(
 ) -> subprocess.Popen[str]:
     """link-manager v1, then a rollout to a never-ready image, running (Progressing)."""
     deploy_app(api, namespace)
-    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "never-ready",
-                 "--timeout", timeout)
+    proc = start(
+        kubeconfig, namespace, "rolling", APP, "--image", "never-ready", "--timeout", timeout
+    )
     _wait_phase(api, namespace, "Progressing")
     return proc
 
@@ -72,21 +76,43 @@ def test_batches_pause_the_deployment_at_each_boundary_while_analysing(
     done = threading.Event()
 
     def observe() -> None:
-        for event in watch.Watch().stream(apps.list_namespaced_deployment, shared_app,
-                                          timeout_seconds=60):
+        for event in watch.Watch().stream(
+            apps.list_namespaced_deployment, shared_app, timeout_seconds=60
+        ):
             if event["raw_object"]["spec"].get("paused"):
-                held.extend((r.status.available_replicas or 0)
-                            for r in apps.list_namespaced_replica_set(shared_app).items
-                            if r.spec.template.spec.containers[0].image == f"{REPO}:v2")
+                held.extend(
+                    (r.status.available_replicas or 0)
+                    for r in apps.list_namespaced_replica_set(shared_app).items
+                    if r.spec.template.spec.containers[0].image == f"{REPO}:v2"
+                )
             if done.is_set():
                 return
+
     observer = threading.Thread(target=observe, daemon=True)
     observer.start()
 
-    run = rollout(kubeconfig, shared_app, "rolling", APP, "--image", "v2",
-                  "--batches", "25%,50%,100%", "--max-surge", "1", "--max-unavailable", "0",
-                  "--check", "success-rate>=95", *FAST_ANALYSIS,  # new pods need 2 scrapes
-                  "--prometheus-url", prometheus.url, "-o", "json", timeout=90)
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        "--batches",
+        "25%,50%,100%",
+        "--max-surge",
+        "1",
+        "--max-unavailable",
+        "0",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,  # new pods need 2 scrapes
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+        timeout=90,
+    )
     done.set()
     apps.patch_namespaced_deployment(APP, shared_app, {"metadata": {"annotations": {"t": "1"}}})
     observer.join(timeout=10)
@@ -145,10 +171,26 @@ def test_resume_after_kill_9_takes_over_and_finishes_the_rollout(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
     deploy_app(api_client, namespace)
-    proc = start(kubeconfig, namespace, "rolling", APP, "--image", "v2",
-                 "--batches", "50%,100%", "--check", "success-rate>=95", "--interval", "1s",
-                 "--count", "20", "--consecutive-error-limit", "100",
-                 "--prometheus-url", f"http://127.0.0.1:{free_port()}")
+    proc = start(
+        kubeconfig,
+        namespace,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        "--batches",
+        "50%,100%",
+        "--check",
+        "success-rate>=95",
+        "--interval",
+        "1s",
+        "--count",
+        "20",
+        "--consecutive-error-limit",
+        "100",
+        "--prometheus-url",
+        f"http://127.0.0.1:{free_port()}",
+    )
     _wait_phase(api_client, namespace, "Progressing")
     proc.kill()
     _finish(proc)
@@ -167,9 +209,24 @@ def test_unreachable_prometheus_never_promotes(
 ) -> None:
     deploy_app(api_client, namespace)
 
-    run = rollout(kubeconfig, namespace, "rolling", APP, "--image", "v2",
-                  "--check", "success-rate>=95", "--interval", "0.2s", "--count", "5",
-                  "--prometheus-url", f"http://127.0.0.1:{free_port()}", "-o", "json")
+    run = rollout(
+        kubeconfig,
+        namespace,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        "--check",
+        "success-rate>=95",
+        "--interval",
+        "0.2s",
+        "--count",
+        "5",
+        "--prometheus-url",
+        f"http://127.0.0.1:{free_port()}",
+        "-o",
+        "json",
+    )
 
     assert run.code == 1, run.stderr
     outcomes = [m["outcome"] for m in run.result["steps"][-1]["measurements"]]
@@ -178,7 +235,9 @@ def test_unreachable_prometheus_never_promotes(
 
 
 def test_query_with_no_data_is_inconclusive_and_never_promotes(
-    shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer,
+    shared_app: str,
+    shared: tuple[Path, client.ApiClient],
+    prometheus: PrometheusServer,
     tmp_path: Path,
 ) -> None:
     kubeconfig, api = shared
@@ -196,8 +255,17 @@ analysis:
       min: 0
 """)
 
-    run = rollout(kubeconfig, shared_app, "run", "-f", str(spec),
-                  "--prometheus-url", prometheus.url, "-o", "json")
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        "run",
+        "-f",
+        str(spec),
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+    )
 
     assert run.code == 1, run.stderr
     outcomes = {m["outcome"] for s in run.result["steps"] for m in s["measurements"]}

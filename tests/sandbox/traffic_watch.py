@@ -28,8 +28,11 @@ TOLERANCE = 3.0  # points
 
 def ready_split(endpoints: Obj, prefix: str) -> tuple[int, int]:
     """(canary, all) ready addresses of an Endpoints object."""
-    names = [str((a.get("targetRef") or {}).get("name", ""))
-             for s in endpoints.get("subsets") or [] for a in s.get("addresses") or []]
+    names = [
+        str((a.get("targetRef") or {}).get("name", ""))
+        for s in endpoints.get("subsets") or []
+        for a in s.get("addresses") or []
+    ]
     return sum(n.startswith(prefix) for n in names), len(names)
 
 
@@ -64,10 +67,16 @@ class TrafficWatch:
         self._send_lock = threading.Lock()
         self._core, self._apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
         self._threads = [
-            threading.Thread(target=self._follow, args=(self._core.list_namespaced_endpoints,
-                                                        self._on_endpoints), daemon=True),
-            threading.Thread(target=self._follow, args=(self._apps.list_namespaced_deployment,
-                                                        self._on_deployment), daemon=True),
+            threading.Thread(
+                target=self._follow,
+                args=(self._core.list_namespaced_endpoints, self._on_endpoints),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._follow,
+                args=(self._apps.list_namespaced_deployment, self._on_deployment),
+                daemon=True,
+            ),
         ]
 
     def __enter__(self) -> TrafficWatch:
@@ -87,8 +96,9 @@ class TrafficWatch:
         canary, total = ready_split(ep, self.prefix)
         self.splits.append((canary, total))
         if type_ == "DELETED" or total == 0:
-            self.violations.append(f"Endpoints {type_} with no ready address "
-                                   f"(rv {ep['metadata']['resourceVersion']})")
+            self.violations.append(
+                f"Endpoints {type_} with no ready address (rv {ep['metadata']['resourceVersion']})"
+            )
             return
         seen = self.canary_traffic()
         now = self._core.read_namespaced_endpoints(self.app, self.namespace)
@@ -97,8 +107,10 @@ class TrafficWatch:
         ready = 100.0 * canary / total
         self.traffic_checks.append((ready, seen))
         if abs(seen - ready) > TOLERANCE:
-            self.violations.append(f"{seen:.1f}% of requests reached canary pods while "
-                                   f"{canary} of {total} ready endpoints ({ready:.1f}%) were")
+            self.violations.append(
+                f"{seen:.1f}% of requests reached canary pods while "
+                f"{canary} of {total} ready endpoints ({ready:.1f}%) were"
+            )
 
     def _on_deployment(self, type_: str, d: Obj) -> None:
         text = (d["metadata"].get("annotations") or {}).get(ANNOTATION)
@@ -111,11 +123,14 @@ class TrafficWatch:
         now = self._apps.read_namespaced_deployment(self.app, self.namespace)
         if now.metadata.resource_version != d["metadata"]["resourceVersion"]:
             return
-        self.steps[step] = StepSample(step, achieved, seen, now.spec.replicas,
-                                      now.status.replicas or 0)
+        self.steps[step] = StepSample(
+            step, achieved, seen, now.spec.replicas, now.status.replicas or 0
+        )
         if achieved is None or abs(seen - achieved) > TOLERANCE:
-            self.violations.append(f"paused after step {step}: {seen:.1f}% of requests "
-                                   f"reached canary pods, the record says {achieved}%")
+            self.violations.append(
+                f"paused after step {step}: {seen:.1f}% of requests "
+                f"reached canary pods, the record says {achieved}%"
+            )
 
     def canary_traffic(self) -> float:
         """Send exactly REQUESTS requests to the app's Service; the % that canary pods got."""
@@ -125,7 +140,7 @@ class TrafficWatch:
             after = self.box.traffic.requests_by_pod()
         mine = f"{self.namespace}/"
         delta = {k: n - before.get(k, 0) for k, n in after.items() if k.startswith(mine)}
-        canary = sum(n for k, n in delta.items() if k[len(mine):].startswith(self.prefix))
+        canary = sum(n for k, n in delta.items() if k[len(mine) :].startswith(self.prefix))
         total = sum(delta.values())
         return 100.0 * canary / total if total else 0.0
 
@@ -136,10 +151,16 @@ class TrafficWatch:
         fails the test (pytest reports unhandled thread exceptions as errors)."""
         selector = f"metadata.name={self.app}"
         rv = listing(list_fn, self.namespace, field_selector=selector)["metadata"][
-            "resourceVersion"]
+            "resourceVersion"
+        ]
         while not self._stop.is_set():
-            for event in watch.Watch().stream(list_fn, self.namespace, field_selector=selector,
-                                              resource_version=rv, timeout_seconds=1):
+            for event in watch.Watch().stream(
+                list_fn,
+                self.namespace,
+                field_selector=selector,
+                resource_version=rv,
+                timeout_seconds=1,
+            ):
                 obj = event["raw_object"]
                 rv = obj["metadata"]["resourceVersion"]
                 handler(event["type"], obj)

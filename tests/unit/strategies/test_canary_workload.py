@@ -15,18 +15,33 @@ WEB = ObjectRef("shop", "web")
 
 
 def _stable() -> dict[str, Any]:
-    d = make_deployment("web", replicas=4, image="app:v1", namespace="shop",
-                        minReadySeconds=3, progressDeadlineSeconds=60)
-    d["metadata"].update(uid="u-1", labels={"app": "web", "app.kubernetes.io/instance": "shop"},
-                         annotations={"argocd.argoproj.io/tracking-id": "x"})
+    d = make_deployment(
+        "web",
+        replicas=4,
+        image="app:v1",
+        namespace="shop",
+        minReadySeconds=3,
+        progressDeadlineSeconds=60,
+    )
+    d["metadata"].update(
+        uid="u-1",
+        labels={"app": "web", "app.kubernetes.io/instance": "shop"},
+        annotations={"argocd.argoproj.io/tracking-id": "x"},
+    )
     return d
 
 
 def _endpoints(*ready: str, not_ready: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"subsets": [{
-        "addresses": [{"ip": "10.0.0.1", "targetRef": {"name": n}} for n in ready],
-        "notReadyAddresses": [{"ip": "10.0.0.2", "targetRef": {"name": n}} for n in not_ready],
-    }]}
+    return {
+        "subsets": [
+            {
+                "addresses": [{"ip": "10.0.0.1", "targetRef": {"name": n}} for n in ready],
+                "notReadyAddresses": [
+                    {"ip": "10.0.0.2", "targetRef": {"name": n}} for n in not_ready
+                ],
+            }
+        ]
+    }
 
 
 def test_canary_template_has_new_images_and_the_canary_label_beside_stable_labels() -> None:
@@ -51,9 +66,16 @@ def test_canary_manifest_selects_only_canary_pods_and_is_marked_as_ours() -> Non
     assert cw.is_owned(body, WEB)
     assert "app.kubernetes.io/instance" not in meta["labels"]  # GitOps labels stay on stable
     assert "argocd.argoproj.io/tracking-id" not in meta["annotations"]
-    assert meta["ownerReferences"] == [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": "web", "uid": "u-1", "controller": False,
-                                        "blockOwnerDeletion": False}]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "web",
+            "uid": "u-1",
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+    ]
     assert stable["spec"]["selector"] == {"matchLabels": {"app": "web"}}  # not mutated
 
 
@@ -67,8 +89,12 @@ def test_ownership_needs_both_the_label_and_the_owner_annotation() -> None:
 
 
 def test_share_counts_ready_addresses_by_pod_name_prefix() -> None:
-    ep = _endpoints("web-canary-5d8f-abcde", "web-7c9b-aaaaa", "web-7c9b-bbbbb",
-                    not_ready=("web-canary-5d8f-zzzzz",))
+    ep = _endpoints(
+        "web-canary-5d8f-abcde",
+        "web-7c9b-aaaaa",
+        "web-7c9b-bbbbb",
+        not_ready=("web-canary-5d8f-zzzzz",),
+    )
 
     share = cw.share_of(ep, ("web-canary-",))
 
