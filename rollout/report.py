@@ -210,6 +210,7 @@ def result_json(result: Result) -> dict[str, Any]:
                     "seconds": _seconds(s.started, s.finished),
                     "message": s.message,
                     "measurements": s.measurements,
+                    "trimmed": s.trimmed,
                 }
                 for s in record.steps
             ],

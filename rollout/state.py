@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from rollout import errors
+from rollout import errors, record_size
 from rollout.settings import PREFIX
 from rollout.spec import RolloutSpec, StrategyKind
 
@@ -94,6 +94,7 @@ class StepRecord:
     achieved: float | None = None  # measured share (%), where the strategy can tell
     measurements: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    trimmed: int = 0  # measurements left out of the stored record (record_size.BUDGET)
 
 
 @dataclass(slots=True)
@@ -149,7 +150,7 @@ class RolloutRecord:
             "finished": self.finished,
             "spec": spec_to_json(self.spec),
         }
-        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+        return record_size.fit(body)
 
     @classmethod
     def from_annotation(cls, text: str) -> RolloutRecord:
@@ -166,7 +167,7 @@ class RolloutRecord:
                 spec=spec_from_json(body["spec"]),
                 phase=Phase(body["phase"]),
                 step=int(body["step"]),
-                steps=[StepRecord(**s) for s in body["steps"]],
+                steps=[StepRecord(**s) for s in record_size.expand(body["steps"])],
                 target_images=dict(body["targetImages"]),
                 previous_images=dict(body["previousImages"]),
                 previous_template=dict(body["previousTemplate"]),

@@ -71,6 +71,7 @@ def status_json(target: ObjectRef, record: RolloutRecord | None) -> dict[str, An
                 "achieved": s.achieved,
                 "message": s.message,
                 "measurements": s.measurements,
+                "trimmed": s.trimmed,
             }
             for s in record.steps
         ],

@@ -68,6 +68,27 @@ def test_label_with_a_bad_key_or_value_is_422_naming_metadata_labels(
     assert core.read_namespaced_config_map("c", namespace).metadata.labels is None
 
 
+def test_annotations_over_256_kib_together_or_with_a_bad_key_are_422(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "c"}})
+    half = "x" * (128 * 1024)
+    for bad in ({"a": half, "b": half}, {"bad key": "x"}):
+        patch = {"metadata": {"annotations": bad}}
+        fields, message = _invalid(core.patch_namespaced_config_map, "c", namespace, patch)
+        assert set(fields) == {"metadata.annotations"}, message
+    assert core.read_namespaced_config_map("c", namespace).metadata.annotations is None
+    # exactly at the limit (the key counts too); keys are checked regardless of case
+    fits = {"a": "x" * (256 * 1024 - 1)}
+    core.patch_namespaced_config_map("c", namespace, {"metadata": {"annotations": fits}})
+    core.patch_namespaced_config_map(
+        "c", namespace, {"metadata": {"annotations": {"a": None, "Example.com/Key": "v"}}}
+    )
+    assert core.read_namespaced_config_map("c", namespace).metadata.annotations == {
+        "Example.com/Key": "v"
+    }
+
+
 def test_service_selector_with_an_empty_key_is_422_and_endpoints_keep_working(
     sandbox: Sandbox, core: client.CoreV1Api, namespace: str
 ) -> None:

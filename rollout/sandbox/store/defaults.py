@@ -178,7 +178,9 @@ def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
                     "name must consist of lower case alphanumeric characters, '-' or '.'",
                 )
             )
-    causes += field_rules.label_causes("metadata.labels", obj.get("metadata", {}).get("labels"))
+    meta = obj.get("metadata", {})
+    causes += field_rules.label_causes("metadata.labels", meta.get("labels"))
+    causes += field_rules.annotation_causes("metadata.annotations", meta.get("annotations"))
     if kind.key in ("deployments.apps", "replicasets.apps"):
         causes += _workload_causes(kind, obj, old)
     if kind.key == "pods":

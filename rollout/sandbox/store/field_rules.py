@@ -36,6 +36,25 @@ def label_causes(path: str, labels: Any) -> list[Cause]:
     return causes
 
 
+TOTAL_ANNOTATION_SIZE = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
+
+
+def annotation_causes(path: str, annotations: Any) -> list[Cause]:
+    """ValidateAnnotations: every key a qualified name (case aside), and keys + values
+    together at most 256 KiB."""
+    if not isinstance(annotations, dict):
+        return []
+    causes: list[Cause] = [
+        (path, f"Invalid value: {_quoted(key)}: {m}")
+        for key in annotations
+        for m in label_key_errors(str(key).lower())
+    ]
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if size > TOTAL_ANNOTATION_SIZE:
+        causes.append((path, f"Too long: may not be more than {TOTAL_ANNOTATION_SIZE} bytes"))
+    return causes
+
+
 def selector_causes(path: str, selector: Any) -> list[Cause]:
     """ValidateLabelSelector's label rules: matchLabels as labels, each expression's key
     a qualified name and each of its values a label value."""
