@@ -92,7 +92,7 @@ def target_ref(
     name: str, namespace: str, *, name_field: str, namespace_field: str
 ) -> spec.ObjectRef:
     """A checked ObjectRef: a DNS-1123 Deployment name in a DNS-1123 label namespace."""
-    _parse(spec_syntax.check_dns_subdomain, name, name_field)
+    _parse(spec_syntax.check_target_name, name, name_field)
     _parse(spec_syntax.check_dns_label, namespace, namespace_field)
     return spec.ObjectRef(namespace=namespace, name=name)
 

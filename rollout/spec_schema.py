@@ -99,7 +99,7 @@ class _Strict(BaseModel):
 class TargetModel(_Strict):
     """`target`: the Deployment to roll."""
 
-    name: DnsName
+    name: Annotated[str, AfterValidator(spec_syntax.check_target_name)]
     namespace: DnsLabel | None = None
 
 

@@ -140,6 +140,21 @@ def check_dns_subdomain(name: str) -> str:
     return name
 
 
+TARGET_NAME_MAX = 253 - len("rollout-")  # its Lease; -canary/-green/-blue are shorter
+
+
+def check_target_name(name: str) -> str:
+    """Return `name` if it can name the target Deployment: a DNS-1123 subdomain short
+    enough for the names rollout derives from it (Lease `rollout-<name>`, `<name>-canary`)."""
+    check_dns_subdomain(name)
+    if len(name) > TARGET_NAME_MAX:
+        raise ValueError(
+            f"at most {TARGET_NAME_MAX} characters: rollout names its Lease rollout-<name> "
+            "and the Deployments it creates <name>-canary/-green/-blue"
+        )
+    return name
+
+
 def duration_seconds(value: object) -> float:
     """`30s`, `2m`, `1h30m`, `250ms`, `1.5s`, or a number (of seconds) -> seconds >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):

@@ -359,6 +359,18 @@ def test_invalid_target_names_are_refused(name: str, namespace: str, expected: s
     assert str(caught.value).startswith(expected)
 
 
+def test_the_longest_target_name_leaves_room_for_the_lease_name() -> None:
+    with pytest.raises(errors.SpecError, match=r'^NAME "a+\.\.\.": at most 245 characters'):
+        _canary_named("a" * 246)
+    assert len("rollout-" + _canary_named("a" * 245).target.name) == 253
+
+
+def _canary_named(name: str) -> spec.RolloutSpec:
+    return spec.spec_from_flags(
+        StrategyKind.CANARY, name, namespace="shop", overrides=SpecOverrides(images=("v2",))
+    )
+
+
 def test_rolling_flags_keep_max_surge_percentages_and_counts() -> None:
     built = flags(
         StrategyKind.ROLLING, batches="25%,50%,100%", max_surge="25%", max_unavailable="0"

@@ -367,6 +367,10 @@ def test_bad_file_table_is_large_enough() -> None:
             "target.name: must be a DNS-1123 name",
         ),
         (
+            f"strategy: canary\nimage: v2\ntarget: {{name: {'a' * 246}}}",
+            "target.name: at most 245 characters",
+        ),
+        (
             "strategy: canary\nimage: v2\ntarget: {name: web, namespace: a.b}",
             "target.namespace: must be a DNS-1123 label",
         ),
