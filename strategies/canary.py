@@ -22,7 +22,7 @@ from rollout import analysis, deployments, errors
 from rollout.spec import ObjectRef, StrategyKind
 from strategies import canary_workload as workload
 from strategies import native
-from strategies.base import Context, Gate, Step, Strategy
+from strategies.base import Context, Gate, Step
 
 log = structlog.get_logger(__name__)
 
@@ -33,14 +33,13 @@ SETTLE = 30.0  # seconds for the Service's endpoints to show a ready split
 HINT_LIMIT = 1000  # largest replica count suggested in a refusal
 
 
-class CanaryStrategy(Strategy):
+class CanaryStrategy(workload.CanaryStrategyBase):
     """Replica-ratio canary beside the stable Deployment."""
 
     kind = StrategyKind.CANARY
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.workload = workload.CanaryWorkload(self.cluster, self.target)
         self._found_service: str | None = None  # by preflight, for begin
 
     def steps(self) -> list[Step]:
@@ -108,18 +107,6 @@ class CanaryStrategy(Strategy):
     @property
     def weights(self) -> tuple[int, ...]:
         return self.spec.steps or DEFAULT_STEPS
-
-    @property
-    def replicas(self) -> int:
-        """The stable's size before the rollout (the total with --shrink-stable)."""
-        return int(self.record.saved["replicas"])
-
-    @property
-    def service(self) -> str:
-        return str(self.record.saved["service"])
-
-    def _template(self) -> Object:
-        return workload.canary_template(self.record.previous_template, self.record.target_images)
 
     def _size_canary(self, weight: int) -> None:
         split = split_for(self.replicas, weight, shrink=self.spec.shrink_stable)

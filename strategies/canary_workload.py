@@ -22,6 +22,7 @@ from rollout import analysis, deployments, errors, kube, ownership
 from rollout.lease import MANAGED_BY
 from rollout.settings import PREFIX
 from rollout.spec import ObjectRef
+from strategies.base import Context, Strategy
 
 log = structlog.get_logger(__name__)
 
@@ -338,6 +339,27 @@ class CanaryWorkload:
         self.cluster.patch(kube.Resource.DEPLOYMENT, self.target, ops, type=kube.PatchType.JSON)
         log.info("stable.restored", replicas=replicas, ops=len(ops))
         return True
+
+
+class CanaryStrategyBase(Strategy):
+    """What the two canary strategies share: the workload, and from the record the
+    stable's size and Service before the rollout and the canary's pod template."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.workload = CanaryWorkload(self.cluster, self.target)
+
+    @property
+    def replicas(self) -> int:
+        """The stable's size before the rollout (the total with --shrink-stable)."""
+        return int(self.record.saved["replicas"])
+
+    @property
+    def service(self) -> str:
+        return str(self.record.saved["service"])
+
+    def _template(self) -> Object:
+        return canary_template(self.record.previous_template, self.record.target_images)
 
 
 def _pointer(*parts: str) -> str:

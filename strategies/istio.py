@@ -25,7 +25,7 @@ from rollout.routers import ALL_STABLE, Weights
 from rollout.spec import ObjectRef, StrategyKind
 from strategies import canary_workload as workload
 from strategies import native
-from strategies.base import Context, Gate, Step, Strategy
+from strategies.base import Context, Gate, Step
 
 log = structlog.get_logger(__name__)
 
@@ -36,14 +36,13 @@ ROUTING_STEP = "routing"
 SETTLE = 30.0  # seconds for canary pods to leave the Service's endpoints once deleted
 
 
-class IstioCanaryStrategy(Strategy):
+class IstioCanaryStrategy(workload.CanaryStrategyBase):
     """Weighted canary over an Istio router."""
 
     kind = StrategyKind.ISTIO_CANARY
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.workload = workload.CanaryWorkload(self.cluster, self.target)
         self._router: routers.Router | None = None
 
     def steps(self) -> list[Step]:
@@ -109,14 +108,6 @@ class IstioCanaryStrategy(Strategy):
         return tuple(w for w in steps if w < 100)
 
     @property
-    def replicas(self) -> int:
-        return int(self.record.saved["replicas"])
-
-    @property
-    def service(self) -> str:
-        return str(self.record.saved["service"])
-
-    @property
     def router(self) -> routers.Router:
         if self._router is None:
             routing = routers.Routing(
@@ -149,9 +140,6 @@ class IstioCanaryStrategy(Strategy):
             weight=weight,
             pause=self.spec.pause,
         )
-
-    def _template(self) -> Object:
-        return workload.canary_template(self.record.previous_template, self.record.target_images)
 
     def _size(self, weight: int) -> int:
         """Canary pods for `weight`% of the requests plus the mirrored ones."""
