@@ -44,6 +44,14 @@ def make_router(cluster: kube.Cluster, saved: dict[str, Any], **options: Any) ->
     return routers.for_mesh("istio", cluster, routing, saved)
 
 
+def routed(cluster: kube.Cluster) -> routers.Router:
+    """A router for the user's routing, prepared and ensured (weights at 100/0)."""
+    router = make_router(cluster, {})
+    router.prepare()
+    router.ensure()
+    return router
+
+
 def start_canary(cluster: kube.Cluster, api: client.ApiClient, replicas: int = 2) -> None:
     stable = deployment(api, cluster.namespace)
     template = workload.canary_template(stable["spec"]["template"], {"app": f"{REPO}:v2"})
@@ -139,9 +147,7 @@ def test_weights_move_traffic_and_restore_leaves_the_users_objects_as_they_were(
     sandbox: Sandbox, app: str,
 ) -> None:  # fmt: skip
     pods_before = pods(api_client, app)
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     assert canary_percent(sandbox, app) == 0
     start_canary(cluster, api_client)
     assert canary_percent(sandbox, app) == 0  # ready canary pods, but weight 0
@@ -161,9 +167,7 @@ def test_weights_move_traffic_and_restore_leaves_the_users_objects_as_they_were(
 def test_stable_subset_selects_the_stable_replicaset_by_pod_template_hash(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient, app: str
 ) -> None:
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    routed(cluster)
 
     rule = get(api_client, app, "DestinationRule")
     subsets = {s["name"]: s["labels"] for s in rule["spec"]["subsets"]}
@@ -179,9 +183,7 @@ def test_setting_the_same_weights_twice_writes_once(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
     sandbox: Sandbox,
 ) -> None:  # fmt: skip
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     sandbox.requests.clear()
 
     router.set_weights(Weights(80, 20))
@@ -202,9 +204,7 @@ def test_a_weight_change_after_someone_elses_edit_conflicts_then_keeps_their_edi
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
     sandbox: Sandbox,
 ) -> None:  # fmt: skip
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     router.set_weights(Weights(90, 10))
     client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
         "networking.istio.io", "v1beta1", cluster.namespace, "virtualservices", APP,
@@ -225,9 +225,7 @@ def test_a_weight_change_after_someone_elses_edit_conflicts_then_keeps_their_edi
 def test_weights_put_back_by_hand_are_set_again_though_its_copy_agrees(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
 ) -> None:  # fmt: skip
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     router.set_weights(Weights(90, 10))
     vs = get(api_client, cluster.namespace, "VirtualService")
     assert vs is not None
@@ -246,9 +244,7 @@ def test_header_match_sends_matching_requests_to_the_canary(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
     sandbox: Sandbox, app: str,
 ) -> None:  # fmt: skip
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     start_canary(cluster, api_client)
 
     router.set_weights(ALL_STABLE, match_header=A_B)
@@ -265,9 +261,7 @@ def test_mirror_copies_requests_to_the_canary_without_moving_them(
     cluster: kube.Cluster, user_routing: tuple[Obj, Obj], api_client: client.ApiClient,
     sandbox: Sandbox, app: str,
 ) -> None:  # fmt: skip
-    router = make_router(cluster, {})
-    router.prepare()
-    router.ensure()
+    router = routed(cluster)
     start_canary(cluster, api_client)
 
     router.set_weights(ALL_STABLE, mirror=50)
