@@ -319,12 +319,10 @@ class BlueGreenStrategy(Strategy):
         that the selector is that one. Else (or when `expect` was wrong) the Service is
         read first."""
         ref = self._svc(service)
-        ops: list[Object] = [{"op": "replace", "path": "/spec/selector", "value": selector}]
         expected = only_from if only_from is not None else expect
         if expected is not None:
-            test = {"op": "test", "path": "/spec/selector", "value": expected}
             try:
-                self._patch_selector(ref, [test, *ops], dry_run=dry_run)
+                self._patch_selector(ref, selector, test=expected, dry_run=dry_run)
                 return
             except errors.Invalid:  # the selector was not `expected`
                 if only_from is not None:
@@ -332,14 +330,24 @@ class BlueGreenStrategy(Strategy):
         current = (self.cluster.get(kube.Resource.SERVICE, ref).get("spec") or {}).get("selector")
         if current == selector or (only_from is not None and current != only_from):
             return
-        self._patch_selector(ref, ops, dry_run=dry_run)
+        self._patch_selector(ref, selector, dry_run=dry_run)
 
-    def _patch_selector(self, ref: ObjectRef, ops: list[Object], *, dry_run: bool) -> None:
+    def _patch_selector(
+        self,
+        ref: ObjectRef,
+        selector: bg.Selector,
+        *,
+        test: bg.Selector | None = None,
+        dry_run: bool,
+    ) -> None:
+        """One JSON patch: the selector replaced (only if it is `test`, when given)."""
+        ops: list[Object] = [{"op": "replace", "path": "/spec/selector", "value": selector}]
+        if test is not None:
+            ops.insert(0, {"op": "test", "path": "/spec/selector", "value": test})
         self.cluster.patch(
             kube.Resource.SERVICE, ref, ops, type=kube.PatchType.JSON, dry_run=dry_run
         )
         if not dry_run:
-            selector = ops[-1]["value"]
             log.info("service.selector_set", service=ref.name, selector=bg.label_query(selector))
 
     def _scale(self, ref: ObjectRef, replicas: int) -> None:
