@@ -39,6 +39,8 @@ class Kind:
         return f"{self.group}/{v}" if self.group else v
 
 
+RBAC = "rbac.authorization.k8s.io"
+
 # A table: one kind per row reads better than the formatter's layout.
 # fmt: off
 KINDS: tuple[Kind, ...] = (
@@ -52,6 +54,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("", ("v1",), "Event", "events", "event", ("ev",)),
     Kind("", ("v1",), "ConfigMap", "configmaps", "configmap", ("cm",)),
     Kind("", ("v1",), "Secret", "secrets", "secret"),
+    Kind("", ("v1",), "ServiceAccount", "serviceaccounts", "serviceaccount", ("sa",)),
     Kind("apps", ("v1",), "Deployment", "deployments", "deployment", ("deploy",),
          subresources=("status", "scale"), categories=("all",)),
     Kind("apps", ("v1",), "ReplicaSet", "replicasets", "replicaset", ("rs",),
@@ -60,6 +63,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("coordination.k8s.io", ("v1",), "Lease", "leases", "lease"),
     Kind("autoscaling", ("v2",), "HorizontalPodAutoscaler", "horizontalpodautoscalers",
          "horizontalpodautoscaler", ("hpa",), subresources=("status",), categories=("all",)),
+    Kind(RBAC, ("v1",), "Role", "roles", "role"),
+    Kind(RBAC, ("v1",), "RoleBinding", "rolebindings", "rolebinding"),
+    Kind(RBAC, ("v1",), "ClusterRole", "clusterroles", "clusterrole", namespaced=False),
+    Kind(RBAC, ("v1",), "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding",
+         namespaced=False),
     # Istio's CRDs declare the status subresource (where istiod writes validationMessages).
     Kind("networking.istio.io", ("v1", "v1beta1"), "VirtualService", "virtualservices",
          "virtualservice", ("vs",), subresources=("status",), builtin=False,
@@ -67,6 +75,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("networking.istio.io", ("v1", "v1beta1"), "DestinationRule", "destinationrules",
          "destinationrule", ("dr",), subresources=("status",), builtin=False,
          categories=("istio-io", "networking-istio-io")),
+    # Istio 1.22+ serves v1 and v1alpha1 (older releases v1alpha1 only); v1 is preferred.
+    Kind("telemetry.istio.io", ("v1", "v1alpha1"), "Telemetry", "telemetries", "telemetry",
+         ("telemetry",), subresources=("status",), builtin=False,
+         categories=("istio-io", "telemetry-istio-io")),
 )
 # fmt: on
 

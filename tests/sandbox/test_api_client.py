@@ -1,5 +1,5 @@
 """The official `kubernetes` client against the sandbox: CRUD for every kind, list selectors,
-generation and immutable metadata, and CustomObjectsApi on Istio kinds at both versions."""
+generation and immutable metadata, and CustomObjectsApi on Istio kinds at each version."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.sandbox import rawhttp
 
 Obj = dict[str, Any]
 ISTIO = "networking.istio.io"
+TELEMETRY = "telemetry.istio.io"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ def _tiered(body: Obj) -> Obj:
 
 def _pod(name: str) -> Obj:
     return {"metadata": _meta(name), "spec": {"containers": [{"name": "app", "image": "app:v1"}]}}
+
+
+def _rule(resource: str) -> Obj:
+    return {"apiGroups": [""], "resources": [resource], "verbs": ["get", "list"]}
+
+
+def _role_ref(kind: str, name: str) -> Obj:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
 
 
 CASES = [
@@ -130,6 +139,38 @@ CASES = [
             },
         },
         {"spec": {"maxReplicas": 5}},
+    ),
+    Case(
+        client.CoreV1Api,
+        "service_account",
+        lambda n: {"metadata": _meta(n), "automountServiceAccountToken": False},
+        {"imagePullSecrets": [{"name": "registry"}]},
+    ),
+    Case(
+        client.RbacAuthorizationV1Api,
+        "role",
+        lambda n: {"metadata": _meta(n), "rules": [_rule("pods")]},
+        {"rules": [_rule("services")]},
+    ),
+    Case(
+        client.RbacAuthorizationV1Api,
+        "role_binding",
+        lambda n: {"metadata": _meta(n), "roleRef": _role_ref("Role", n), "subjects": []},
+        {"subjects": [{"kind": "ServiceAccount", "name": "app"}]},
+    ),
+    Case(
+        client.RbacAuthorizationV1Api,
+        "cluster_role",
+        lambda n: {"metadata": _meta(n), "rules": [_rule("pods")]},
+        {"rules": [_rule("nodes")]},
+        namespaced=False,
+    ),
+    Case(
+        client.RbacAuthorizationV1Api,
+        "cluster_role_binding",
+        lambda n: {"metadata": _meta(n), "roleRef": _role_ref("ClusterRole", n), "subjects": []},
+        {"subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "default"}]},
+        namespaced=False,
     ),
 ]
 
@@ -245,32 +286,50 @@ def test_list_carries_the_kind_and_a_resource_version_to_watch_from(
     )
 
 
-@pytest.mark.parametrize("version", ["v1beta1", "v1"])
+def _telemetry() -> Obj:
+    return {
+        "apiVersion": f"{TELEMETRY}/v1alpha1",
+        "kind": "Telemetry",
+        "metadata": {"name": "web"},
+        "spec": {"metrics": [{"providers": [{"name": "prometheus"}]}]},
+    }
+
+
+CUSTOM_CASES = [
+    *((ISTIO, v, "virtualservices", make_virtual_service) for v in ("v1beta1", "v1")),
+    *((ISTIO, v, "destinationrules", make_destination_rule) for v in ("v1beta1", "v1")),
+    *((TELEMETRY, v, "telemetries", _telemetry) for v in ("v1alpha1", "v1")),
+]
+
+
 @pytest.mark.parametrize(
-    ("plural", "build"),
-    [("virtualservices", make_virtual_service), ("destinationrules", make_destination_rule)],
+    ("group", "version", "plural", "build"),
+    [pytest.param(*case, id=f"{case[2]}-{case[1]}") for case in CUSTOM_CASES],
 )
 def test_custom_objects_api_crud_on_istio_kinds_at_each_version(
     custom: client.CustomObjectsApi,
     namespace: str,
+    group: str,
     version: str,
     plural: str,
     build: Callable[..., Obj],
 ) -> None:
     body = build()
-    body["apiVersion"] = f"{ISTIO}/{version}"
-    made = custom.create_namespaced_custom_object(ISTIO, version, namespace, plural, body)
-    assert made["apiVersion"] == f"{ISTIO}/{version}" and made["metadata"]["uid"]
-    args = (ISTIO, version, namespace, plural, "web")
+    body["apiVersion"] = f"{group}/{version}"
+    made = custom.create_namespaced_custom_object(group, version, namespace, plural, body)
+    assert made["apiVersion"] == f"{group}/{version}" and made["metadata"]["uid"]
+    args = (group, version, namespace, plural, "web")
     assert custom.get_namespaced_custom_object(*args)["metadata"]["uid"] == made["metadata"]["uid"]
-    listed = custom.list_namespaced_custom_object(ISTIO, version, namespace, plural)
+    listed = custom.list_namespaced_custom_object(group, version, namespace, plural)
     assert [o["metadata"]["name"] for o in listed["items"]] == ["web"]
-    assert listed["apiVersion"] == f"{ISTIO}/{version}"
+    assert listed["apiVersion"] == f"{group}/{version}"
     patched = custom.patch_namespaced_custom_object(*args, {"metadata": {"labels": {"p": "1"}}})
     assert patched["metadata"]["labels"] == {"p": "1"}
-    patched["spec"]["exportTo"] = ["."]
+    # a field of each kind's spec: networking's exportTo, Telemetry's workload selector
+    field, value = ("exportTo", ["."]) if group == ISTIO else ("selector", {"matchLabels": {}})
+    patched["spec"][field] = value
     replaced = custom.replace_namespaced_custom_object(*args, patched)
-    assert replaced["spec"]["exportTo"] == ["."]
+    assert replaced["spec"][field] == value
     custom.delete_namespaced_custom_object(*args)
     with pytest.raises(client.ApiException) as gone:
         custom.get_namespaced_custom_object(*args)

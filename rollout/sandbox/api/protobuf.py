@@ -1,10 +1,11 @@
 """Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 
 kubectl's typed clients send protobuf for `kubectl create namespace|deployment|configmap|
-secret|service`. A body is `k8s\\x00` + runtime.Unknown{typeMeta, raw}; `raw` is the
-generated message of the kind. This module knows the field numbers (from k8s.io/api's
-generated.proto) of the fields those commands set and turns them into the JSON the
-rest of the sandbox speaks; other fields are dropped. Pure: no I/O.
+secret|service|serviceaccount|role|clusterrole|rolebinding|clusterrolebinding`. A body
+is `k8s\\x00` + runtime.Unknown{typeMeta, raw}; `raw` is the generated message of the
+kind. This module knows the field numbers (from k8s.io/api's generated.proto) of the
+fields those commands set and turns them into the JSON the rest of the sandbox speaks;
+other fields are dropped. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -114,6 +115,20 @@ SERVICE_SPEC: Message = {
     11: ("externalTrafficPolicy", "s"),
     18: ("clusterIPs", ("rep", "s")),
 }
+POLICY_RULE: Message = {
+    1: ("verbs", ("rep", "s")),
+    2: ("apiGroups", ("rep", "s")),
+    3: ("resources", ("rep", "s")),
+    4: ("resourceNames", ("rep", "s")),
+    5: ("nonResourceURLs", ("rep", "s")),
+}
+SUBJECT: Message = {1: ("kind", "s"), 2: ("apiGroup", "s"), 3: ("name", "s"), 4: ("namespace", "s")}
+BINDING: Message = {
+    1: ("metadata", META),
+    2: ("subjects", ("rep", SUBJECT)),
+    3: ("roleRef", {1: ("apiGroup", "s"), 2: ("kind", "s"), 3: ("name", "s")}),
+}
+RBAC = "rbac.authorization.k8s.io/v1"
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", META), 2: ("spec", {1: ("finalizers", ("rep", "s"))})},
     ("v1", "ConfigMap"): {
@@ -130,6 +145,19 @@ KINDS: dict[tuple[str, str], Message] = {
         5: ("immutable", "b", True),
     },
     ("v1", "Service"): {1: ("metadata", META), 2: ("spec", SERVICE_SPEC)},
+    ("v1", "ServiceAccount"): {
+        1: ("metadata", META),
+        3: ("imagePullSecrets", ("rep", {1: ("name", "s")})),
+        4: ("automountServiceAccountToken", "b", True),
+    },
+    (RBAC, "Role"): {1: ("metadata", META), 2: ("rules", ("rep", POLICY_RULE))},
+    (RBAC, "ClusterRole"): {
+        1: ("metadata", META),
+        2: ("rules", ("rep", POLICY_RULE)),
+        3: ("aggregationRule", {1: ("clusterRoleSelectors", ("rep", SELECTOR))}),
+    },
+    (RBAC, "RoleBinding"): BINDING,
+    (RBAC, "ClusterRoleBinding"): BINDING,
     ("apps/v1", "Deployment"): {1: ("metadata", META), 2: ("spec", DEPLOYMENT_SPEC)},
     ("v1", "DeleteOptions"): {
         1: ("gracePeriodSeconds", "i", True),

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from rollout.sandbox.kinds import Kind
-from rollout.sandbox.store import errors, field_rules
+from rollout.sandbox.store import errors, field_rules, rbac
 from rollout.sandbox.store.copying import json_copy
 from rollout.sandbox.store.selectors import SelectorError, label_selector_from_object
 
@@ -39,6 +39,7 @@ def apply_defaults(kind: Kind, obj: Obj, *, in_place: bool = False) -> Obj:
             labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
             meta["labels"] = {**labels, "kubernetes.io/metadata.name": meta["name"]}
         return obj
+    rbac.apply_defaults(kind, obj)
     if kind.key not in _SPEC_KINDS:
         return obj
     spec = obj.setdefault("spec", {})
@@ -168,6 +169,10 @@ def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
     causes: list[tuple[str, str]] = []
     if not name:
         causes.append(("metadata.name", "Required value: name or generateName is required"))
+    elif kind.key in rbac.KEYS:
+        causes += [
+            ("metadata.name", f'Invalid value: "{name}": {m}') for m in rbac.name_errors(name)
+        ]
     elif kind.plural != "events":
         pattern = DNS_LABEL if kind.plural in LABEL_NAMED else DNS_SUBDOMAIN
         if len(name) > 253 or not pattern.match(name):
@@ -187,6 +192,7 @@ def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
         causes += _containers_causes("spec", obj.get("spec", {}))
     if kind.key == "services":
         causes += field_rules.label_causes("spec.selector", obj.get("spec", {}).get("selector"))
+    causes += rbac.causes(kind, obj, old)
     if causes:
         raise errors.invalid(kind.kind, kind.group, name, causes)
 

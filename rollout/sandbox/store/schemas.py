@@ -242,6 +242,39 @@ KINDS: dict[str, Type] = {
         ),
     ),
 }
+POLICY_RULE = struct(
+    "v1.PolicyRule",
+    verbs=listof(S),
+    apiGroups=listof(S),
+    resources=listof(S),
+    resourceNames=listof(S),
+    nonResourceURLs=listof(S),
+)
+ROLE_REF = struct("v1.RoleRef", apiGroup=S, kind=S, name=S)
+SUBJECTS = listof(struct("v1.Subject", kind=S, apiGroup=S, name=S, namespace=S))
+NAME_REF = struct("v1.LocalObjectReference", name=S)
+KINDS |= {
+    "serviceaccounts": struct(
+        "v1.ServiceAccount",
+        metadata=META,
+        secrets=listof(struct("v1.ObjectReference", kind=S, name=S, namespace=S)),
+        imagePullSecrets=listof(NAME_REF),
+        automountServiceAccountToken=B,
+    ),
+    "roles.rbac.authorization.k8s.io": struct("v1.Role", metadata=META, rules=listof(POLICY_RULE)),
+    "clusterroles.rbac.authorization.k8s.io": struct(
+        "v1.ClusterRole",
+        metadata=META,
+        rules=listof(POLICY_RULE),
+        aggregationRule=struct("v1.AggregationRule", clusterRoleSelectors=listof(SELECTOR)),
+    ),
+    "rolebindings.rbac.authorization.k8s.io": struct(
+        "v1.RoleBinding", metadata=META, roleRef=ROLE_REF, subjects=SUBJECTS
+    ),
+    "clusterrolebindings.rbac.authorization.k8s.io": struct(
+        "v1.ClusterRoleBinding", metadata=META, roleRef=ROLE_REF, subjects=SUBJECTS
+    ),
+}
 ISTIO_ROUTE = struct(
     "DestinationWeight",
     weight=I,

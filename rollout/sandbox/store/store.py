@@ -98,6 +98,8 @@ class Store:
             if kind.namespaced:
                 self._require_namespace(ns)
                 meta["namespace"] = ns
+            else:  # cluster-scoped: upstream clears a namespace in the body
+                meta.pop("namespace", None)
             if not meta.get("name") and meta.get("generateName"):
                 suffix = "".join(self._random.choice(NAME_CHARS) for _ in range(5))
                 meta["name"] = meta["generateName"] + suffix
