@@ -4,7 +4,8 @@
 default; never skipped) and on the real cluster named by ROLLOUT_E2E_KUBECONFIG (skipped,
 with the reason, when it is unset). `runner` starts every selected scenario of a cluster
 at once, each in a fresh namespace; `take` hands a test its scenario's result and deletes
-the namespace afterwards; `make_env` gives a test a namespace of its own. On the sandbox
+the namespace afterwards; `make_env` gives a test a namespace of its own. At the end of
+the session no e2e namespace may be left, nor stuck Terminating. On the sandbox
 the `rollout` CLI's requests are filed in `tool_requests`, which test_rbac compares with
 the example Role.
 """
@@ -36,7 +37,7 @@ from tests.e2e.clusters import (
     served_kinds,
     skip_or_fail,
 )
-from tests.e2e.runner import Done, ScenarioRunner, ToolRequests
+from tests.e2e.runner import Done, ScenarioRunner, ToolRequests, leftover_namespaces
 from tests.e2e.scenarios import Env, is_registered, not_registered_message
 
 SPEED = 20.0  # sandbox clock: a 1 s startup delay takes 50 ms
@@ -80,7 +81,7 @@ def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EClu
     api = _api(kubeconfig)
     try:
         prometheus.wait_for_scrape()
-        yield E2ECluster(
+        cluster = E2ECluster(
             "sandbox",
             kubeconfig,
             prometheus.url,
@@ -90,6 +91,8 @@ def sandbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EClu
             sandbox=box,
             served=served_kinds(api),
         )
+        yield cluster
+        _assert_namespaces_deleted(cluster)
     finally:
         api.close()
         prometheus.stop()
@@ -117,7 +120,7 @@ def kubeconfig_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E
     except (ApiException, urllib.error.URLError, OSError) as e:
         api.close()
         pytest.fail(f"{KUBECONFIG_ENV}={path}: the cluster does not answer: {e}")
-    yield E2ECluster(
+    cluster = E2ECluster(
         "kubeconfig",
         kubeconfig,
         prometheus,
@@ -126,7 +129,18 @@ def kubeconfig_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E
         tmp_path_factory.mktemp("e2e-real") / "kube-cache",
         served=served,
     )
-    api.close()
+    try:
+        yield cluster
+        _assert_namespaces_deleted(cluster)
+    finally:
+        api.close()
+
+
+def _assert_namespaces_deleted(cluster: E2ECluster) -> None:
+    """Every test deleted its namespace, and each deletion finished (none stuck
+    Terminating); runs once every runner and test of the session is done."""
+    left = leftover_namespaces(cluster)
+    assert not left, f"{cluster.name}: e2e namespaces left behind: {', '.join(left)}"
 
 
 def _require_ready(url: str) -> None:

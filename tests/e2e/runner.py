@@ -4,6 +4,7 @@ A scenario mostly waits (pods, analysis intervals), so the selected scenarios of
 cluster start together in a thread pool, at most `Timing.parallel` at once; each test
 then takes its scenario's result, asserts on it, and deletes the namespace. On the
 sandbox the `rollout` CLI's requests in that namespace are filed as the scenario ends.
+`leftover_namespaces` shows, at the end, that every namespace really went away.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes import client, watch
+
 from rollout.sandbox.faults import Request, RequestLog
 from tests.e2e.clusters import E2ECluster, skip_or_fail
 from tests.e2e.scenarios import DRIVERS, Env, ManualRuns, Run
@@ -23,6 +26,7 @@ TOOL_AGENT = "rollout/"  # User-Agent prefix of the CLI (rollout.kube: "rollout/
 CLUSTER_SCOPED = "(cluster-scoped)"  # keys of requests outside any namespace
 NON_RESOURCE = "(non-resource)"  # /version and other paths that are not resources
 Grant = tuple[str, str]  # (resource, verb), resource with /subresource
+PREFIX = f"e2e-{os.getpid()}-"  # every namespace this process's e2e tests create
 _names = itertools.count()
 
 
@@ -80,7 +84,7 @@ class Namespaces:
         self._live: set[str] = set()
 
     def make(self, *, istio: bool = False, deploy: bool = True) -> Env:
-        name = f"e2e-{os.getpid()}-{next(_names)}"
+        name = f"{PREFIX}{next(_names)}"
         with self._lock:
             self._live.add(name)
         self.cluster.create_namespace(name, istio=istio)
@@ -102,6 +106,36 @@ class Namespaces:
             names = sorted(self._live)
         for name in names:
             self.delete(name)
+
+
+def leftover_namespaces(cluster: E2ECluster) -> list[str]:
+    """This process's e2e namespaces still there once their deletion had time to finish
+    (the pods' readiness timeout), as `name (phase)`: Active ones were never deleted,
+    Terminating ones are stuck. Waits on a watch, not a poll."""
+    core = client.CoreV1Api(cluster.api)
+    listed = core.list_namespace()
+    left = {
+        ns.metadata.name: ns.status.phase
+        for ns in listed.items
+        if ns.metadata.name.startswith(PREFIX)
+    }
+    stream = watch.Watch()
+    if left:
+        for event in stream.stream(
+            core.list_namespace,
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=int(cluster.timing.ready_timeout),
+        ):
+            ns = event["object"]
+            if not ns.metadata.name.startswith(PREFIX):
+                continue
+            if event["type"] == "DELETED":
+                left.pop(ns.metadata.name, None)
+            else:
+                left[ns.metadata.name] = ns.status.phase
+            if not left:
+                stream.stop()
+    return [f"{name} ({phase})" for name, phase in sorted(left.items())]
 
 
 class ScenarioRunner:
