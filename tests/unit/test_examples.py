@@ -232,6 +232,27 @@ def test_app_deployment_has_replicas_probes_resources_and_scrape_annotations() -
     assert "namespace" not in deploy["metadata"]  # applied with -n
 
 
+@pytest.mark.parametrize("name", ["app.yaml", "loadgen.yaml"])
+def test_deployments_run_as_the_images_non_root_user_with_no_privileges(name: str) -> None:
+    """What the Pod Security "restricted" profile asks for, with the image's own USER."""
+    dockerfile = (EXAMPLES / "link-manager" / "Dockerfile").read_text()
+    image_user = int(re.findall(r"^USER (\d+)$", dockerfile, flags=re.MULTILINE)[-1])
+    pod = by_kind(MANIFESTS / name)["Deployment"]["spec"]["template"]["spec"]
+
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": image_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    for container in pod["containers"]:
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, container["name"]
+    assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile  # nothing to write on a read-only root
+
+
 def test_namespaces_istio_routing_and_load_generator_fit_together() -> None:
     plain = by_kind(MANIFESTS / "namespace.yaml")["Namespace"]
     meshed = by_kind(MANIFESTS / "namespace-istio.yaml")["Namespace"]
