@@ -399,3 +399,11 @@ def test_readme_ci_snippets_are_valid_yaml_whose_scripts_pass_shellcheck(tmp_pat
     assert proc.returncode == 0, proc.stdout
     assert gitlab["deploy"]["allow_failure"] == {"exit_codes": [4]}
     assert github["jobs"]["approve"]["if"] == "needs.deploy.outputs.code == '4'"
+    # `resume` after an approval exits 4 at a further manual pause: not a failed job
+    assert gitlab["promote"]["allow_failure"] == {"exit_codes": [4]}
+    approve = [
+        line.strip() for s in github["jobs"]["approve"]["steps"] for line in s["run"].splitlines()
+    ]
+    resume = next(line for line in approve if line.startswith("run_rollout resume"))
+    paused = next(line for line in approve if line.startswith("4)"))
+    assert resume.endswith("|| code=$?") and "exit" not in paused, (resume, paused)
