@@ -7,7 +7,6 @@ observe. Pure functions over JSON dicts; raises `errors.ApiError` (422) on inval
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any
 
 from rollout.sandbox.kinds import Kind
@@ -17,8 +16,6 @@ from rollout.sandbox.store.selectors import SelectorError, label_selector_from_o
 
 Obj = dict[str, Any]
 
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Kinds whose names must be DNS-1123 labels (not just subdomains).
 LABEL_NAMED = {"namespaces", "services"}
 
@@ -174,7 +171,7 @@ def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
             ("metadata.name", f'Invalid value: "{name}": {m}') for m in rbac.name_errors(name)
         ]
     elif kind.plural != "events":
-        pattern = DNS_LABEL if kind.plural in LABEL_NAMED else DNS_SUBDOMAIN
+        pattern = field_rules.DNS_LABEL if kind.plural in LABEL_NAMED else field_rules.DNS_SUBDOMAIN
         if len(name) > 253 or not pattern.match(name):
             causes.append(
                 (

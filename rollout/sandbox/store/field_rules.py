@@ -14,6 +14,8 @@ from typing import Any
 from rollout.sandbox.store.selectors import label_key_errors, label_value_errors
 
 Cause = tuple[str, str]
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PERCENT = re.compile(r"[0-9]+%")
 PERCENT_MSG = (
     "a valid percent string must be a numeric string followed by an ending '%' "

@@ -7,10 +7,10 @@ real server refuses on write. Pure functions over JSON dicts (typed by `shapes` 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rollout.sandbox.kinds import RBAC, Kind
+from rollout.sandbox.store import field_rules
 
 Obj = dict[str, Any]
 Cause = tuple[str, str]
@@ -18,7 +18,6 @@ ROLES = {f"roles.{RBAC}", f"clusterroles.{RBAC}"}
 BINDINGS = {f"rolebindings.{RBAC}", f"clusterrolebindings.{RBAC}"}
 KEYS = ROLES | BINDINGS
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def name_errors(name: str) -> list[str]:
@@ -125,7 +124,7 @@ def _subject(subject: Obj, path: str, namespaced: bool) -> list[Cause]:
     )
     out: list[Cause] = [] if name else [(f"{path}.name", "Required value")]
     if kind == "ServiceAccount":
-        if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
+        if name and (len(name) > 253 or not field_rules.DNS_SUBDOMAIN.match(name)):
             out.append(
                 (
                     f"{path}.name",
