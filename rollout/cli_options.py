@@ -132,10 +132,16 @@ def _opt(*decls: str, **kwargs: Any) -> OptionSpec:
     return decls, kwargs
 
 
+def _pause_option() -> OptionSpec:
+    return _opt(
+        "--pause", help="After each step passes: wait this long (2m), or 'manual' (for promote)."
+    )
+
+
 def _step_options() -> list[OptionSpec]:
     return [
         _opt("--steps", help="Traffic shares to the new version, e.g. 10,25,50."),
-        _opt("--pause", help="At each step: a duration (2m) or 'manual' (promote)."),
+        _pause_option(),
     ]
 
 
@@ -147,9 +153,10 @@ STRATEGY_COMMANDS: dict[str, tuple[str, list[OptionSpec]]] = {
             _opt("--batches", help="Pause and analyse at these shares, e.g. 25%,50%,100%."),
             _opt("--max-surge", help="maxSurge for this rollout (int or %)."),
             _opt("--max-unavailable", help="maxUnavailable for this rollout (int or %)."),
+            _pause_option(),
         ],
     ),
-    "recreate": ("Stop all old pods, then start the new version.", []),
+    "recreate": ("Stop all old pods, then start the new version.", [_pause_option()]),
     "bluegreen": (
         "A second Deployment comes up; the Service swaps in one write.",
         [

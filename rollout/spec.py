@@ -127,7 +127,7 @@ class RolloutSpec:
     max_unavailable: int | str | None = None
     # canary / istio-canary / bluegreen (issue 4)
     steps: tuple[int, ...] = ()  # percentages, increasing, each in (0, 100]; (): strategy default
-    pause: float = 0.0  # seconds at each step, or PAUSE_MANUAL
+    pause: float = 0.0  # after each step (rolling, recreate, canaries): seconds, or PAUSE_MANUAL
     shrink_stable: bool = False  # canary: shrink stable so the total replica count stays
     # bluegreen
     preview_service: str | None = None  # Service pointed at the new colour before the swap
@@ -179,7 +179,7 @@ class SpecOverrides:
     batches: str | tuple[int, ...] | None = None
     max_surge: str | int | None = None
     max_unavailable: str | int | None = None
-    # canary / istio-canary
+    # canary / istio-canary (pause: rolling and recreate too)
     steps: str | tuple[int, ...] | None = None
     pause: str | float | None = None
     shrink_stable: bool | None = None

@@ -25,7 +25,7 @@ APPLIES_TO: dict[str, frozenset[spec.StrategyKind]] = {
     "max_surge": frozenset({_S.ROLLING}),
     "max_unavailable": frozenset({_S.ROLLING}),
     "steps": frozenset({_S.CANARY, _S.ISTIO_CANARY}),
-    "pause": frozenset({_S.CANARY, _S.ISTIO_CANARY}),
+    "pause": frozenset({_S.ROLLING, _S.RECREATE, _S.CANARY, _S.ISTIO_CANARY}),
     "shrink_stable": frozenset({_S.CANARY}),
     "preview_service": frozenset({_S.BLUEGREEN}),
     "auto_promote": frozenset({_S.BLUEGREEN}),

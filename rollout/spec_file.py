@@ -14,7 +14,8 @@ marked; camelCase as in Kubernetes):
     images: {link-manager: ghcr.io/x/link-manager:v2}  # or one per container (not both)
     timeout: 5m            # readiness wait per step; durations: 30s 2m 1h30m 250ms, or seconds
     onInterrupt: abort     # abort | leave
-    rolling: {batches: [25, 50, 100], maxSurge: 25%, maxUnavailable: 0}
+    rolling: {batches: [25, 50, 100], maxSurge: 25%, maxUnavailable: 0, pause: manual}
+    recreate: {pause: 10m}
     canary: {steps: [10, 25, 50], pause: manual, shrinkStable: false}  # steps, pause: istio too
     bluegreen: {previewService: link-manager-preview, autoPromote: true, scaleDownDelay: 30s,
                 prePromotionChecks: [...], postPromotionChecks: [...]}  # checks as below
@@ -35,8 +36,10 @@ marked; camelCase as in Kubernetes):
     prometheus: {url: http://prometheus:9090, tokenFile: token, caFile: ca.pem, insecure: false}
 
 Batches and steps are whole percentages in (0, 100], strictly increasing (a list, or a
-string "10,25,50"; `%` optional). Only the section of the chosen strategy may set
-anything (`istio-canary` uses `canary.steps/pause` and `istio`). Relative `tokenFile`
+string "10,25,50"; `%` optional). `pause` (after each step: a duration, or `manual` to
+wait for `rollout promote`) sits in the chosen strategy's section. Only the section of
+the chosen strategy may set anything (`istio-canary` uses `canary.steps/pause` and
+`istio`). Relative `tokenFile`
 and `caFile` paths are relative to the spec file. The file sets no dry-run, force or
 wait: those are per invocation.
 """
@@ -74,7 +77,6 @@ _PLACES: dict[str, tuple[str | None, str]] = {
     "max_surge": ("rolling", "max_surge"),
     "max_unavailable": ("rolling", "max_unavailable"),
     "steps": ("canary", "steps"),
-    "pause": ("canary", "pause"),
     "shrink_stable": ("canary", "shrink_stable"),
     "preview_service": ("bluegreen", "preview_service"),
     "auto_promote": ("bluegreen", "auto_promote"),
@@ -88,6 +90,13 @@ _PLACES: dict[str, tuple[str | None, str]] = {
     "create_routing": ("istio", "create_routing"),
 }
 _RELATIVE_PATHS = ("prometheus_token_file", "prometheus_ca_file")
+# `pause` is read from the chosen strategy's own section.
+_PAUSE_SECTION: dict[spec.StrategyKind, str] = {
+    spec.StrategyKind.ROLLING: "rolling",
+    spec.StrategyKind.RECREATE: "recreate",
+    spec.StrategyKind.CANARY: "canary",
+    spec.StrategyKind.ISTIO_CANARY: "canary",
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,6 +145,12 @@ def _loaded(model: spec_schema.RolloutFile, label: str, base: Path) -> LoadedFil
         elif name in _RELATIVE_PATHS:
             value = str(base / value)
         values[name] = value
+    own = _PAUSE_SECTION.get(model.strategy)
+    if own is not None:
+        labels["pause"] = f"{label}: {own}.pause"
+    pause = _pause(model, label, own)
+    if pause is not None:
+        values["pause"] = pause
     return LoadedFile(
         name=model.target.name,
         namespace=model.target.namespace,
@@ -143,6 +158,22 @@ def _loaded(model: spec_schema.RolloutFile, label: str, base: Path) -> LoadedFil
         values=spec.SpecOverrides(**values),
         labels=labels,
     )
+
+
+def _pause(model: spec_schema.RolloutFile, label: str, own: str | None) -> float | None:
+    """`pause` of the strategy's own section; SpecError if another section sets one."""
+    takers = ", ".join(s.value for s in spec.StrategyKind if s in _PAUSE_SECTION)
+    for section in sorted(set(_PAUSE_SECTION.values()) - {own}):
+        owner = getattr(model, section)
+        if owner is not None and owner.pause is not None:
+            hint = f"set {own}.pause" if own else f"only {takers}"
+            raise errors.SpecError(
+                f"{label}: {section}.pause: does not apply to strategy "
+                f"{model.strategy.value} ({hint})"
+            )
+    owner = getattr(model, own) if own else None
+    pause: float | None = None if owner is None else owner.pause
+    return pause
 
 
 def _yaml_path(section: str | None, attr: str) -> str:

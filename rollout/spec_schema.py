@@ -122,11 +122,18 @@ class CheckModel(_Strict):
 
 
 class RollingModel(_Strict):
-    """`rolling`: batches and the native surge/unavailable limits."""
+    """`rolling`: batches, the native surge/unavailable limits, the pause after each batch."""
 
     batches: Percents | None = None
     max_surge: IntOrPercent | None = Field(None, alias="maxSurge")
     max_unavailable: IntOrPercent | None = Field(None, alias="maxUnavailable")
+    pause: Pause | None = None
+
+
+class RecreateModel(_Strict):
+    """`recreate`: the pause once the new version is up and analysed."""
+
+    pause: Pause | None = None
 
 
 class CanaryModel(_Strict):
@@ -193,6 +200,7 @@ class RolloutFile(_Strict):
         None, alias="onInterrupt"
     )
     rolling: RollingModel | None = None
+    recreate: RecreateModel | None = None
     canary: CanaryModel | None = None
     bluegreen: BlueGreenModel | None = None
     istio: IstioModel | None = None

@@ -300,7 +300,7 @@ def test_bad_flag_table_is_large_enough() -> None:
             {"batches": "50"},
             "--batches: does not apply to strategy recreate",
         ),
-        (StrategyKind.RECREATE, {"pause": "1m"}, "--pause: does not apply to strategy recreate"),
+        (StrategyKind.BLUEGREEN, {"pause": "1m"}, "--pause: does not apply to strategy bluegreen"),
         (StrategyKind.BLUEGREEN, {"steps": "10"}, "--steps: does not apply to strategy bluegreen"),
         (
             StrategyKind.BLUEGREEN,
