@@ -215,7 +215,7 @@ class Engine:
                     return self._roll_back(strategy, record, Phase.FAILED, verdict.message)
                 log.info("gate.passed", step=step.name, message=verdict.message)
             rec.outcome, rec.finished = "passed", state.now_iso()
-        if step.pause and not record.skip_pauses and record.step < len(record.steps) - 1:
+        if step.pause and not record.skip_pauses:
             paused = self._pause(record, step, aborted)
             if paused is not None:
                 return paused

@@ -25,7 +25,8 @@ class Step:
     """One step: `action` (idempotent) then every gate must pass, then the pause.
 
     `weight` is the share of traffic (%) the new version should have after it.
-    `pause` is seconds to wait for a promotion before going on, or spec.PAUSE_MANUAL.
+    `pause` is seconds to wait for a promotion before going on (after the last step:
+    before the rollout completes), or spec.PAUSE_MANUAL.
     """
 
     name: str

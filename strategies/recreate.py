@@ -2,9 +2,10 @@
 cannot serve side by side.
 
 Steps: switch the Deployment to Recreate and set the image in one write, wait until
-the new pods are available, analyse. Afterwards the original strategy is put back
-(a strategy change alone starts no rollout). Rollback restores the previous template
-the same way, then the original strategy.
+the new pods are available, analyse; `--pause` then waits (a duration, or for
+`rollout promote`). Afterwards the original strategy is put back (a strategy change
+alone starts no rollout). Rollback restores the previous template the same way, then
+the original strategy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class RecreateStrategy(Strategy):
     kind = StrategyKind.RECREATE
 
     def steps(self) -> list[Step]:
-        return [Step("recreate", self._recreate, (self.ready_gate(), self._analysis()), weight=100)]
+        gates = (self.ready_gate(), self._analysis())
+        return [Step("recreate", self._recreate, gates, weight=100, pause=self.spec.pause)]
 
     def begin(self, deployment: Object) -> None:
         self.record.saved["strategy"] = deployment["spec"].get("strategy") or {}

@@ -2,8 +2,9 @@
 
 Steps: for each batch (e.g. 25%, 50%, 100%) let the update run until that share of
 the desired replicas is available on the new version, pause the Deployment, analyse;
-after 100% wait for completion and analyse. Rollback restores the previous pod
-template (what `kubectl rollout undo` does) and waits for it.
+after 100% wait for completion and analyse. `--pause` waits after each batch (the
+Deployment stays paused at its boundary) and after the last. Rollback restores the
+previous pod template (what `kubectl rollout undo` does) and waits for it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class RollingStrategy(Strategy):
         steps = []
         for pct in batches:
             ready = self.ready_gate() if pct == 100 else self._batch_gate(pct)
-            steps.append(Step(f"batch {pct}%", self._roll, (ready, self._analysis()), weight=pct))
+            gates = (ready, self._analysis())
+            steps.append(
+                Step(f"batch {pct}%", self._roll, gates, weight=pct, pause=self.spec.pause)
+            )
         return steps
 
     def begin(self, deployment: Object) -> None:
