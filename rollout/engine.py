@@ -275,8 +275,12 @@ class Engine:
         self._save(record, "RolloutRollingBack", reason, warning=True)
         log.warning("rollback.started", reason=reason)
         with interrupts.held():
-            strategy.rollback()
-        record.move_to(end, f"{reason}; rolled back to {_fmt(record.previous_images)}")
+            stable = strategy.rollback()
+        back = f"{reason}; rolled back to {_fmt(record.previous_images)}"
+        if stable is not None and not stable.passed:
+            log.warning("rollback.not_ready", reason=stable.message)
+            back += f", which did not become ready: {stable.message}"
+        record.move_to(end, back)
         self._save(record, "RolloutRolledBack", record.message, warning=True)
         return Result(Outcome.ROLLED_BACK, record.spec.target, record.message, record)
 

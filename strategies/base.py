@@ -79,8 +79,9 @@ class Strategy(abc.ABC):
         """The step list, derived only from the spec and the record (so resume agrees)."""
 
     @abc.abstractmethod
-    def rollback(self) -> None:
-        """Put the stable version back in full and wait for it; idempotent."""
+    def rollback(self) -> analysis.Verdict | None:
+        """Put the stable version back in full and wait for it; idempotent. Returns the
+        stable version's readiness verdict (None: the strategy does not report one)."""
 
     def shift_to_stable(self) -> None:  # noqa: B027 - optional hook
         """On the way back, before the record is written: send all traffic to stable in

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout import kube
+from rollout import analysis, kube
 from rollout.spec import StrategyKind
 from strategies import native
 from strategies.base import Gate, Step, Strategy
@@ -32,12 +32,13 @@ class RecreateStrategy(Strategy):
     def begin(self, deployment: Object) -> None:
         self.record.saved["strategy"] = deployment["spec"].get("strategy") or {}
 
-    def rollback(self) -> None:
+    def rollback(self) -> analysis.Verdict:
         native.restore_template(
             self.cluster, self.target, self.record.previous_template, strategy=None
         )
-        self.ready_gate()()
+        verdict = self.ready_gate()()
         self.complete()
+        return verdict
 
     def complete(self) -> None:
         native.restore_strategy(self.cluster, self.target, self.record.saved.get("strategy"))

@@ -41,14 +41,14 @@ class RollingStrategy(Strategy):
     def begin(self, deployment: Object) -> None:
         self.record.saved["strategy"] = deployment["spec"].get("strategy") or {}
 
-    def rollback(self) -> None:
+    def rollback(self) -> analysis.Verdict:
         native.restore_template(
             self.cluster,
             self.target,
             self.record.previous_template,
             strategy=self.record.saved.get("strategy"),
         )
-        self.ready_gate()()
+        return self.ready_gate()()
 
     def complete(self) -> None:
         if self.spec.max_surge is not None or self.spec.max_unavailable is not None:
