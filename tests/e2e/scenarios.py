@@ -27,7 +27,7 @@ from tests.e2e.clusters import EXAMPLES, E2ECluster
 APP = "link-manager"
 ANNOTATION = "rollout.dev/rollout"
 STRATEGIES = ("rolling", "recreate", "bluegreen", "canary", "istio-canary")
-MANUAL = ("bluegreen", "canary", "istio-canary")  # the strategies that can stop for a human
+MANUAL = STRATEGIES  # every strategy can stop for a human
 Obj = dict[str, Any]
 STOPPED = ("Paused", "Succeeded", "Failed", "Aborted")  # phases a driver waits in or ends in
 MAX_PROMOTIONS = 5  # more manual pauses than any example has steps
@@ -39,6 +39,8 @@ QUICKER: dict[str, Obj] = {
     "istio-canary": {"canary": {"pause": "0s"}},
 }
 STOP_FOR_PROMOTE: dict[str, Obj] = {
+    "rolling": {"rolling": {"pause": "manual"}},
+    "recreate": {"recreate": {"pause": "manual"}},
     "bluegreen": {"bluegreen": {"autoPromote": False}},
     "canary": {"canary": {"pause": "manual"}},
     "istio-canary": {"canary": {"pause": "manual"}},
