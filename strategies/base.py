@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rollout import analysis, deployments, errors, kube, metrics
@@ -47,7 +47,6 @@ class Context:
     provider: metrics.MetricProvider | None
     clock: analysis.Clock
     on_measurement: Callable[[analysis.Measurement], None] | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class Strategy(abc.ABC):
