@@ -77,16 +77,16 @@ class CanaryStrategy(workload.CanaryStrategyBase):
         self.record.saved["replicas"] = deployments.desired_replicas(deployment)
         self.record.saved["service"] = self._found_service or self.workload.find_service(deployment)
 
-    def rollback(self) -> None:
+    def rollback(self) -> analysis.Verdict | None:
         """Canary out first (errors stop), then stable back; if stable serves nothing
         (a 100% step with --shrink-stable), stable first, so endpoints never run dry."""
         share = self.workload.measure(self.service)
         if share.old == 0 and share.new > 0:
-            self._restore_stable()
+            stable = self._restore_stable()
             self._remove_canary()
-        else:
-            self._remove_canary()
-            self._restore_stable()
+            return stable
+        self._remove_canary()
+        return self._restore_stable()
 
     def shift_to_stable(self) -> None:
         """The canary's pods leave the Service at once (its Deployment deleted), unless no
@@ -188,12 +188,6 @@ class CanaryStrategy(workload.CanaryStrategyBase):
         )
         if share.new:
             log.warning("canary.still_serving", endpoints=str(share))
-
-    def _restore_stable(self) -> None:
-        if self.workload.restore_stable(self.record.previous_template, replicas=self.replicas):
-            verdict = self.ready_gate()()
-            if not verdict.passed:
-                log.warning("rollback.not_ready", reason=verdict.message)
 
 
 # -- replica math (pure) --------------------------------------------------------------

@@ -361,6 +361,12 @@ class CanaryStrategyBase(Strategy):
     def _template(self) -> Object:
         return canary_template(self.record.previous_template, self.record.target_images)
 
+    def _restore_stable(self) -> analysis.Verdict | None:
+        """Stable back on its template and size; its readiness verdict if it had to move."""
+        if self.workload.restore_stable(self.record.previous_template, replicas=self.replicas):
+            return self.ready_gate()()
+        return None
+
 
 def _pointer(*parts: str) -> str:
     """An RFC 6901 JSON pointer (`/` in keys becomes `~1`)."""

@@ -77,17 +77,14 @@ class IstioCanaryStrategy(workload.CanaryStrategyBase):
         """Weights 100/0 in one write (none if already): first thing on the way back."""
         self.router.set_weights(ALL_STABLE)
 
-    def rollback(self) -> None:
+    def rollback(self) -> analysis.Verdict | None:
         try:
             self.shift_to_stable()
         except errors.PreconditionError as e:  # routing broken by hand: the canary goes anyway
             log.warning("rollback.weights_failed", error=str(e))
         self._remove_canary()
         self.router.restore()
-        if self.workload.restore_stable(self.record.previous_template, replicas=self.replicas):
-            verdict = self.ready_gate()()
-            if not verdict.passed:
-                log.warning("rollback.not_ready", reason=verdict.message)
+        return self._restore_stable()
 
     def complete(self) -> None:
         self.router.ensure()  # stable subset -> the new ReplicaSet (no traffic on it yet)

@@ -294,3 +294,26 @@ def test_original_strategy_is_restored_after_success_and_after_rollback(
 
     assert run.code == code, run.stderr
     assert deployment(api_client, original)["spec"]["strategy"] == ORIGINAL
+
+
+def test_canary_abort_says_when_the_shrunk_stable_does_not_come_back_ready(
+    app: str,
+    kubeconfig: Path,
+    api_client: client.ApiClient,
+    images: dict[str, ImageBehaviour],
+) -> None:
+    """The canary strategies report stable's readiness the same way (their shared
+    CanaryStrategyBase): --shrink-stable took two v1 pods away at 50%, and the two that
+    the abort starts again never become ready."""
+    paused = rollout(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "50",
+                     "--shrink-stable", "--pause", "manual", "--timeout", "2s")  # fmt: skip
+    assert paused.code == 4, paused.stderr
+    images[f"{REPO}:v1"] = ImageBehaviour(never_ready=True)
+
+    run = rollout(kubeconfig, app, "abort", APP, "-o", "json")
+
+    assert (run.code, run.result["outcome"]) == (0, "aborted"), run.stderr  # as asked
+    message = run.result["message"]
+    assert "rolled back to" in message and "which did not become ready: " in message, message
+    assert record(api_client, app)["message"] == message
+    assert image(api_client, app) == f"{REPO}:v1"
