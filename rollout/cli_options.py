@@ -21,7 +21,12 @@ OptionSpec = tuple[tuple[str, ...], dict[str, Any]]
 def global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """kubectl-style options every command takes, in any position."""
     options = [
-        click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
+        # not envvar="KUBECONFIG": that may list several files, which kube_config merges
+        click.option(
+            "--kubeconfig",
+            help="Path to the kubeconfig file (default: the files in KUBECONFIG, merged, "
+            "else ~/.kube/config).",
+        ),
         click.option("--context", help="The kubeconfig context to use."),
         click.option("-n", "--namespace", help="Namespace of the Deployment."),
         click.option(
