@@ -1,4 +1,6 @@
-"""Cluster against a failing sandbox: 503s, cut watches, 429 Retry-After, a permanent 500."""
+"""Cluster against a failing sandbox: 503s, cut watches, 429 Retry-After, a permanent 500,
+and requests held past the client's timeout (the retry succeeds, a landed write is not
+repeated)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from rollout import errors, kube
 from rollout.kube import Resource
 from rollout.sandbox import Sandbox
 from rollout.spec import ObjectRef
-from tests.sandbox.kube_support import holder_is, later, lease, with_retry
+from tests.sandbox.kube_support import Obj, holder_is, later, lease, with_retry
 
 # -- retries -----------------------------------------------------------------------
 
@@ -76,3 +78,57 @@ def test_a_permanent_500_ends_in_server_error_after_the_deadline(
     assert 5 <= attempts <= 12
     assert str(info.value).startswith(f"Lease {namespace}/l: get failed (500 InternalError: ")
     assert f"; gave up after {attempts} attempts in " in str(info.value)
+
+
+# -- a request held past the client's timeout ---------------------------------------
+
+
+def test_a_get_held_past_the_request_timeout_is_retried_and_succeeds(
+    kubeconfig: Path, namespace: str, sandbox: Sandbox
+) -> None:
+    settings = with_retry(request_timeout=0.3, deadline=10)
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=settings
+    )
+    rule = sandbox.faults.delay(2.0, verbs={"get"}, resources={"namespaces"})
+    rule.remaining = 1  # only the first attempt is held
+    started = time.monotonic()
+    with capture_logs() as logs:
+        ns = cluster.get(Resource.NAMESPACE, ObjectRef("", namespace))
+    assert time.monotonic() - started < 1.5  # the retry, not the held first attempt
+    assert ns["metadata"]["name"] == namespace
+    assert [(e["event"], e.get("reason")) for e in logs] == [("kube.retry", "Timeout")]
+
+
+def test_an_update_whose_put_timed_out_but_landed_is_not_applied_again(
+    kubeconfig: Path, namespace: str, sandbox: Sandbox
+) -> None:
+    # The first PUT is held 0.6 s and lands; the client gave up at 0.2 s and retries at
+    # ~1.4 s with the old resourceVersion: 409, re-read, the change is already there.
+    settings = with_retry(initial=1.2, maximum=1.2, request_timeout=0.2, deadline=10)
+    cluster = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=settings
+    )
+    ref = ObjectRef(namespace, "l")
+    cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
+    rule = sandbox.faults.delay(0.6, verbs={"update"}, resources={"leases"})
+    rule.remaining = 1
+    applied: list[int] = []
+
+    def bump(obj: Obj) -> None:
+        spec = obj["spec"]
+        if spec.get("holderIdentity") != "b":
+            applied.append(1)
+            spec.update(holderIdentity="b", leaseTransitions=spec.get("leaseTransitions", 0) + 1)
+
+    with capture_logs() as logs:
+        result = cluster.update(Resource.LEASE, ref, bump)
+    assert result["spec"]["holderIdentity"] == "b"
+    assert result["spec"]["leaseTransitions"] == 1  # once, not twice
+    assert applied == [1]  # the re-read found it done: no second change
+    assert [(e["event"], e.get("reason")) for e in logs] == [
+        ("kube.retry", "Timeout"),
+        ("kube.conflict.retry", None),
+    ]
+    codes = [c for req, c in sandbox.requests.entries if req.verb == "update"]
+    assert codes == [200, 409]
