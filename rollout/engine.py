@@ -47,6 +47,7 @@ class Engine:
     _providers: dict[PrometheusSpec, metrics.MetricProvider] = field(
         default_factory=dict, init=False, repr=False
     )
+    _lock: lease.Lock | None = field(default=None, init=False, repr=False)  # while held
 
     def close(self) -> None:
         """Stop the progress display and close metric providers (end of a command)."""
@@ -92,27 +93,21 @@ class Engine:
                 "dry run: the server accepted the first writes; nothing was changed",
                 plan=tuple(s.name for s in plan),
             )
-        lock.acquire(wait=spec.wait_for_lock)
-        try:
+        with self._holding(lock, wait=spec.wait_for_lock):
             strategy.begin(d)
             record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
             return self._drive(strategy, record, started=f"{spec.strategy.value} to {_fmt(images)}")
-        finally:
-            lock.release()
 
     def resume(self, target: ObjectRef, *, wait_for_lock: bool = False) -> Result:
         """Continue a rollout from its record (after exit 4, a crash, or kill -9)."""
         d = control.read_target(self.cluster, target)
         record = control.read_active_record(d, target)
         lock = lease.Lock(self.cluster, target, settings=self.settings)
-        lock.acquire(wait=wait_for_lock)
-        try:
+        with self._holding(lock, wait=wait_for_lock):
             strategy = self._strategy(record.spec, record)
             if record.phase is Phase.ABORTING:
                 return self._roll_back(strategy, record, Phase.ABORTED, record.message)
             return self._drive(strategy, record)
-        finally:
-            lock.release()
 
     def request(self, target: ObjectRef, request: Request) -> Result:
         """`promote`/`abort` from any process (see `control.request`); an abort with no
@@ -123,8 +118,7 @@ class Engine:
 
     def _abort_here(self, lock: lease.Lock, record: RolloutRecord) -> Result:
         """Take the lock and roll back for `rollout abort` when no process drives it."""
-        lock.acquire(wait=False)
-        try:
+        with self._holding(lock, wait=False):
             done = self._roll_back(
                 self._strategy(record.spec, record),
                 record,
@@ -133,8 +127,6 @@ class Engine:
             )
             control.clear_request(self.cluster, record.spec.target)
             return Result(Outcome.ABORTED, record.spec.target, done.message, done.record)
-        finally:
-            lock.release()
 
     def status(self, target: ObjectRef) -> RolloutRecord | None:
         """The current record, or None if the Deployment never had a rollout."""
@@ -200,9 +192,11 @@ class Engine:
                 self._save(record, "RolloutStep", what)
             log.info("step.started", step=step.name, index=record.step)
             interrupts.raise_if_aborted(aborted)
+            self._check_lock()
             step.action()
             for gate in step.gates:
                 interrupts.raise_if_aborted(aborted)
+                self._check_lock()
                 verdict = gate()
                 rec.measurements += [analysis.measurement_json(m) for m in verdict.measurements]
                 if not verdict.passed:
@@ -255,6 +249,7 @@ class Engine:
             interrupts.raise_if_aborted(aborted)
             request = control.read_promotion(d)
         if request is not Request.NONE:
+            self._check_lock()
             control.clear_request(self.cluster, record.spec.target)
         if request is Request.PROMOTE_FULL:  # every remaining step runs, none pauses
             record.skip_pauses = True
@@ -265,6 +260,7 @@ class Engine:
     def _roll_back(
         self, strategy: Strategy, record: RolloutRecord, end: Phase, reason: str
     ) -> Result:
+        self._check_lock()  # a lost lease: the new holder decides, not us
         with interrupts.held():  # traffic first: before the record and events are written
             try:
                 strategy.shift_to_stable()
@@ -285,6 +281,22 @@ class Engine:
         return Result(Outcome.ROLLED_BACK, record.spec.target, record.message, record)
 
     # -- plumbing -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _holding(self, lock: lease.Lock, *, wait: bool) -> Iterator[None]:
+        """Hold `lock` for the block; `_check_lock` consults it before every change."""
+        lock.acquire(wait=wait)
+        self._lock = lock
+        try:
+            yield
+        finally:
+            self._lock = None
+            lock.release()
+
+    def _check_lock(self) -> None:
+        """InfraError (exit 5) once the lease is lost: stop before the next change."""
+        if self._lock is not None:
+            self._lock.check()
 
     def _refuse_if_active(self, d: kube.Object, lock: lease.Lock, wait: bool) -> None:
         holder, expires_in = lock.holder()
@@ -331,6 +343,7 @@ class Engine:
     def _save(
         self, record: RolloutRecord, reason: str = "", message: str = "", warning: bool = False
     ) -> None:
+        self._check_lock()  # after a lost lease the record is the new holder's
         record.updated = state.now_iso()
         text = record.to_annotation()
         # one merge patch of our own annotation: no read, no conflict with other writers

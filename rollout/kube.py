@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,13 @@ class Cluster:
         api = client.ApiClient(cfg)
         api.user_agent = f"{settings.user_agent}/{kube_config.rollout_version()}"
         return cls(api, namespace=namespace or context_namespace or "default", settings=settings)
+
+    def with_retry_deadline(self, seconds: float) -> Cluster:
+        """This connection (same pool, namespace, settings) with a shorter retry budget,
+        e.g. for a lease renewal that must give up before the lease runs out."""
+        retry = dataclasses.replace(self.settings.retry, deadline=seconds)
+        settings = dataclasses.replace(self.settings, retry=retry)
+        return Cluster(self._api, namespace=self.namespace, settings=settings)
 
     def close(self) -> None:
         """Release the connection pool."""

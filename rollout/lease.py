@@ -2,7 +2,9 @@
 
 A coordination.k8s.io/v1 Lease `rollout-<name>` in the target's namespace, renewed by
 a daemon thread while held, deleted on release; an expired lease may be taken over.
-All API access goes through kube.Cluster.
+A holder whose lease was taken over, deleted, or not renewed for its duration has lost
+it: `check()` says so, and the engine stops writing. All API access goes through
+kube.Cluster.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class Lock:
     """A coordination.k8s.io/v1 Lease `rollout-<name>`: one driver per target.
 
     `acquire()` takes a free or expired lease (or refuses with LockHeldError naming the
-    holder, or waits with `wait=True`); a daemon thread renews it; `release()` deletes it.
+    holder, or waits with `wait=True`); a daemon thread renews it; `check()` raises once
+    it is lost; `release()` deletes it if it is still ours.
     """
 
     def __init__(
@@ -71,7 +74,10 @@ class Lock:
         self.identity = identity or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.lost = threading.Event()
+        self.lost = threading.Event()  # taken over or deleted (set by the renewal thread)
+        self._lost_reason = ""
+        self._renewed_at = 0.0  # time.monotonic() just before the last successful write
+        self._renew_error = ""  # why the renewals since then failed
 
     def acquire(self, *, wait: bool = False) -> None:
         """Hold the lease, or raise LockHeldError (after waiting, with `wait`)."""
@@ -103,10 +109,13 @@ class Lock:
         self._thread.start()
 
     def release(self) -> None:
-        """Stop renewing and delete the lease if we still hold it."""
+        """Stop renewing and delete the lease if we still hold it (a lost one, never: it
+        may be someone else's by now)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._thread is None or self._lost_because():
+            return
         lease = self.cluster.find(kube.Resource.LEASE, self.ref)
         if lease is not None and _holder_of(lease)[0] == self.identity:
             self.cluster.delete(kube.Resource.LEASE, self.ref)
@@ -116,6 +125,27 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    def check(self) -> None:
+        """errors.InfraError (exit 5) if the lease is no longer surely ours: another
+        process took it over or deleted it, or it went unrenewed for its whole duration
+        (anyone may take it over then). A driver calls this before each change."""
+        why = self._lost_because()
+        if not why:
+            return
+        raise errors.InfraError(
+            f"Deployment {self.target}: lost lease {self.ref.name} ({why}); stopped without "
+            f"changing anything more; see `rollout status {self.target.name}`"
+        )
+
+    def _lost_because(self) -> str:
+        """Why the lease is no longer surely ours; "" while it is."""
+        if self.lost.is_set():
+            return self._lost_reason
+        silent = time.monotonic() - self._renewed_at
+        if silent <= self.settings.lease_duration:
+            return ""
+        return f"not renewed for {silent:.1f}s: {self._renew_error or 'renewal stalled'}"
 
     def holder(self) -> tuple[str, float]:
         """(holder identity, seconds until the lease expires); ("", 0) when free."""
@@ -127,6 +157,7 @@ class Lock:
         return bool(holder) and holder != self.identity and expires_in > 0
 
     def _take(self, lease: dict[str, Any] | None) -> bool:
+        started = time.monotonic()
         now = _micro_time(time.time())
         spec = {
             "holderIdentity": self.identity,
@@ -152,6 +183,7 @@ class Lock:
                 )
         except errors.Conflict:
             return False
+        self._renewed_at = started
         log.info(
             "lock.acquired",
             lease=self.ref.name,
@@ -170,18 +202,33 @@ class Lock:
         lease["spec"].update(spec, leaseTransitions=transitions + (1 if holder else 0))
 
     def _renew(self) -> None:
+        # each renewal gives up in time for the next one: a lease left unrenewed for its
+        # duration is lost (see check) however long the API stays away
+        cluster = self.cluster.with_retry_deadline(self.settings.lease_renew)
         while not self._stop.wait(self.settings.lease_renew):
-
-            def touch(lease: dict[str, Any]) -> None:
-                if lease["spec"].get("holderIdentity") != self.identity:
-                    raise errors.Conflict("lease taken over", code=409, reason="Conflict")
-                lease["spec"]["renewTime"] = _micro_time(time.time())
-
+            started = time.monotonic()
             try:
-                self.cluster.update(kube.Resource.LEASE, self.ref, touch)
-            except errors.Conflict:
-                log.error("lock.lost", lease=self.ref.name)
-                self.lost.set()
+                cluster.update(kube.Resource.LEASE, self.ref, self._touch)
+            except errors.Conflict as e:  # raised by _touch: someone else holds it
+                self._lose(str(e))
+                return
+            except errors.NotFound:
+                self._lose("deleted by someone else")
                 return
             except errors.RolloutError as e:
+                self._renew_error = str(e)
                 log.warning("lock.renew_failed", lease=self.ref.name, error=str(e))
+            else:
+                self._renewed_at, self._renew_error = started, ""
+
+    def _touch(self, lease: dict[str, Any]) -> None:
+        """Mutation renewing the lease; Conflict if someone else holds it now."""
+        holder = lease["spec"].get("holderIdentity") or "nobody"
+        if holder != self.identity:
+            raise errors.Conflict(f"taken over by {holder}", code=409, reason="Conflict")
+        lease["spec"]["renewTime"] = _micro_time(time.time())
+
+    def _lose(self, why: str) -> None:
+        self._lost_reason = why
+        log.warning("lock.lost", lease=self.ref.name, reason=self._lost_because)
+        self.lost.set()
