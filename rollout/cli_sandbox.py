@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -107,20 +106,21 @@ def sandbox_up(port: int, kubeconfig_path: str, config_path: str | None, example
         box = Sandbox(config, port=port)
     except OSError as e:
         raise click.UsageError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from e
+    # SIGINT/SIGTERM are blocked in every thread (the sandbox's inherit the mask) and taken
+    # synchronously below: a Python-level handler can miss a signal that lands just as the
+    # main thread blocks, and one that sets an Event can deadlock inside Event.wait.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     box.start()
-    if example:
-        box.apply_file(EXAMPLES / "manifests" / "link-manager.yaml")
-    path = box.write_kubeconfig(kubeconfig_path)
-    click.echo(f"sandbox API on {box.url} (metrics: {box.url}/metrics)")
-    click.echo(f"kubeconfig written to {path}; try:")
-    click.echo(f"  kubectl --kubeconfig {path} get deploy,rs,po,svc,ep")
-    click.echo("Ctrl-C stops it.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        if example:
+            box.apply_file(EXAMPLES / "manifests" / "link-manager.yaml")
+        path = box.write_kubeconfig(kubeconfig_path)
+        click.echo(f"sandbox API on {box.url} (metrics: {box.url}/metrics)")
+        click.echo(f"kubeconfig written to {path}; try:")
+        click.echo(f"  kubectl --kubeconfig {path} get deploy,rs,po,svc,ep")
+        click.echo("Ctrl-C stops it.")
+        signal.sigwait(stop_signals)
     finally:
         box.stop()
         click.echo("sandbox stopped")
