@@ -25,6 +25,7 @@ class RawStream:
 
     def __init__(self, box: Sandbox, path: str, timeout: float = 3.0) -> None:
         url = urllib.parse.urlsplit(box.url)
+        assert url.port is not None
         self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
         self.file = self.sock.makefile("rb")
