@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from rollout import analysis, control, deployments, errors, interrupts, kube, lease, metrics, state
+from rollout import (
+    analysis,
+    control,
+    deployments,
+    errors,
+    interrupts,
+    kube,
+    lease,
+    metrics,
+    replicas,
+    state,
+)
 from rollout.report import Outcome, Reporter, Result
 from rollout.settings import Settings
 from rollout.spec import (
@@ -146,7 +157,10 @@ class Engine:
         """Run the steps under interrupt handling: SIGINT/SIGTERM or an abort request at any
         point rolls back (or leaves, per spec). `started` (a new rollout) says what it
         does; the record's first write is the first step's start, with that as its Event."""
-        with interrupts.watch_for_abort(self.cluster, record.spec.target, self.settings) as aborted:
+        with (
+            interrupts.watch_for_abort(self.cluster, record.spec.target, self.settings) as aborted,
+            self._replica_view(record),
+        ):
             try:
                 steps = strategy.steps()
                 while record.step < len(steps):
@@ -158,6 +172,7 @@ class Engine:
                 record.move_to(Phase.PROMOTING)
                 self._save(record, "RolloutPromoting", "all steps passed")
                 strategy.complete()
+                record.final_revision = self._revision(record)
                 record.move_to(Phase.SUCCEEDED, f"now on {_fmt(record.target_images)}")
                 self._save(record, "RolloutSucceeded", record.message)
                 return Result(Outcome.PROMOTED, record.spec.target, record.message, record)
@@ -185,6 +200,7 @@ class Engine:
             if record.phase is Phase.PAUSED:
                 record.move_to(Phase.PROGRESSING)
             rec.started, rec.outcome = state.now_iso(), "running"
+            rec.measurements = []  # a re-run (after a crash or `leave`) measures afresh
             what = f"step {record.step + 1}/{len(record.steps)}: {step.name}"
             if started:  # one write and one Event for the start and the first step
                 self._save(record, "RolloutStarted", f"{started}; {what}")
@@ -197,8 +213,7 @@ class Engine:
             for gate in step.gates:
                 interrupts.raise_if_aborted(aborted)
                 self._check_lock()
-                verdict = gate()
-                rec.measurements += [analysis.measurement_json(m) for m in verdict.measurements]
+                verdict = gate()  # its measurements reach `rec` one by one (_measured)
                 if not verdict.passed:
                     rec.outcome, rec.message, rec.finished = (
                         "failed",
@@ -272,6 +287,7 @@ class Engine:
         log.warning("rollback.started", reason=reason)
         with interrupts.held():
             stable = strategy.rollback()
+        record.final_revision = self._revision(record)
         back = f"{reason}; rolled back to {_fmt(record.previous_images)}"
         if stable is not None and not stable.passed:
             log.warning("rollback.not_ready", reason=stable.message)
@@ -324,7 +340,7 @@ class Engine:
             settings=self.settings,
             provider=self._provider(spec),
             clock=self.clock,
-            on_measurement=self.reporter.measurement,
+            on_measurement=lambda m: self._measured(record, m),
         )
         if spec.strategy not in self.strategies:
             raise errors.SpecError(f"strategy {spec.strategy.value}: not available in this build")
@@ -339,6 +355,29 @@ class Engine:
         if spec.prometheus not in self._providers:
             self._providers[spec.prometheus] = self.metrics_for(spec.prometheus)
         return self._providers[spec.prometheus]
+
+    def _replica_view(self, record: RolloutRecord) -> contextlib.AbstractContextManager[None]:
+        """Old/new ready pods for a reporter that shows them (one watch, TTY only)."""
+        if not self.reporter.shows_replicas:
+            return contextlib.nullcontext()
+        return replicas.watch_ready(
+            self.cluster,
+            record.spec.target,
+            record.target_images,
+            settings=self.settings,
+            report=lambda n: self.reporter.replicas(old=n.old, new=n.new),
+        )
+
+    def _measured(self, record: RolloutRecord, m: analysis.Measurement) -> None:
+        """Keep each measurement in the running step's record as it is taken (saved with
+        the step's next write, so an interrupted gate's measurements are kept too)."""
+        if record.step < len(record.steps):
+            record.steps[record.step].measurements.append(analysis.measurement_json(m))
+        self.reporter.measurement(m)
+
+    def _revision(self, record: RolloutRecord) -> str:
+        """The target's `deployment.kubernetes.io/revision` now (one read, at the end)."""
+        return deployments.revision(self.cluster.get(kube.Resource.DEPLOYMENT, record.spec.target))
 
     def _save(
         self, record: RolloutRecord, reason: str = "", message: str = "", warning: bool = False

@@ -10,14 +10,18 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 
 from rollout import analysis
 from rollout.spec import ObjectRef
 from rollout.state import RolloutRecord
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 RESULT_SCHEMA = 1
 
@@ -56,11 +60,16 @@ class Result:
 class Reporter:
     """Receives progress; report.py implements the TTY view and the log lines."""
 
+    shows_replicas = False  # True: the engine watches ReplicaSets and calls `replicas`
+
     def update(self, record: RolloutRecord) -> None:
         """The record changed (a step started/finished, a phase changed)."""
 
     def measurement(self, m: analysis.Measurement) -> None:
         """One analysis measurement was taken."""
+
+    def replicas(self, *, old: int, new: int) -> None:
+        """Ready pods of the old and the new version changed (when `shows_replicas`)."""
 
     def close(self) -> None:
         """The command is over (stop any live display)."""
@@ -123,21 +132,28 @@ class LogReporter(Reporter):
 
 
 class LiveReporter(Reporter):
-    """On a TTY: a rich live table of the steps, the current one highlighted."""
+    """On a TTY: a rich live table of the steps (the current one highlighted), the ready
+    pods of each version, and each check's latest value against its pass range."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    shows_replicas = True
+
+    def __init__(
+        self, console: Console | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=stream or sys.stderr)
-        self.started = time.monotonic()
+        self.console = console or Console(file=sys.stderr)
+        self.clock = clock
+        self.started = clock()
         self.latest: dict[str, analysis.Measurement] = {}
+        self.ready: tuple[int, int] | None = None  # (old, new)
         self.record: RolloutRecord | None = None
         self.live = Live(
             console=self.console,
             refresh_per_second=4,
             transient=False,
-            get_renderable=self._render,
+            get_renderable=self.render,
             redirect_stderr=True,
         )
         self.live.start()
@@ -148,21 +164,27 @@ class LiveReporter(Reporter):
     def measurement(self, m: analysis.Measurement) -> None:
         self.latest[m.check] = m
 
+    def replicas(self, *, old: int, new: int) -> None:
+        self.ready = (old, new)
+
     def close(self) -> None:
         self.live.stop()
 
-    def _render(self) -> Any:
+    def render(self) -> RenderableType:
+        """The view as it is now (rich calls this at every refresh)."""
         from rich.table import Table
         from rich.text import Text
 
         record = self.record
+        elapsed = self.clock() - self.started
         if record is None:
-            return Text(f"preparing... {time.monotonic() - self.started:.0f}s")
-        elapsed = time.monotonic() - self.started
+            return Text(f"preparing... {elapsed:.0f}s")
         table = Table(
             title=f"{record.strategy.value} {record.spec.target} -> "
             f"{', '.join(record.target_images.values())}   "
             f"[{record.phase.value}, {elapsed:.0f}s]",
+            caption=None if self.ready is None else f"ready pods: old {self.ready[0]}, "
+            f"new {self.ready[1]}",
             expand=False,
         )
         for column in ("#", "step", "traffic", "state", "note"):
@@ -173,10 +195,23 @@ class LiveReporter(Reporter):
             if step.achieved is not None:
                 traffic += f" ({step.achieved:.0f}% seen)"
             table.add_row(str(i + 1), step.name, traffic, step.outcome, step.message, style=style)
+        bounds = _bounds(record)
         for m in self.latest.values():
             value = "no data" if m.value is None else f"{m.value:.4g}"
-            table.add_row("", f"  {m.check}", value, m.outcome.value, m.query[:60])
+            table.add_row("", f"  {m.check}", value, m.outcome.value, bounds.get(m.check, ""))
         return table
+
+
+def _bounds(record: RolloutRecord) -> dict[str, str]:
+    """Each check's pass range as text (`>= 95`, `<= 300`, `in [1, 2]`), by check name."""
+    spec = record.spec
+    out = {}
+    for c in spec.analysis.checks + spec.pre_promotion_checks + spec.post_promotion_checks:
+        if c.min is not None and c.max is not None:
+            out[c.name] = f"in [{c.min:g}, {c.max:g}]"
+        elif c.min is not None or c.max is not None:
+            out[c.name] = f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"
+    return out
 
 
 def result_json(result: Result) -> dict[str, Any]:
@@ -197,6 +232,7 @@ def result_json(result: Result) -> dict[str, Any]:
             phase=record.phase.value,
             images={"previous": record.previous_images, "target": record.target_images},
             previousRevision=record.previous_revision,
+            finalRevision=record.final_revision or None,
             started=record.started,
             finished=record.finished,
             steps=[

@@ -110,6 +110,7 @@ class RolloutRecord:
     previous_images: dict[str, str] = field(default_factory=dict)
     previous_template: dict[str, Any] = field(default_factory=dict)
     previous_revision: str = ""
+    final_revision: str = ""  # the target's revision once over (promoted or rolled back)
     saved: dict[str, Any] = field(default_factory=dict)  # strategy's originals to restore
     skip_pauses: bool = False  # `promote --full`: run the remaining steps without pausing
     message: str = ""
@@ -142,6 +143,7 @@ class RolloutRecord:
             "previousImages": self.previous_images,
             "previousTemplate": self.previous_template,
             "previousRevision": self.previous_revision,
+            "finalRevision": self.final_revision,
             "saved": self.saved,
             "skipPauses": self.skip_pauses,
             "message": self.message,
@@ -172,6 +174,7 @@ class RolloutRecord:
                 previous_images=dict(body["previousImages"]),
                 previous_template=dict(body["previousTemplate"]),
                 previous_revision=str(body["previousRevision"]),
+                final_revision=str(body.get("finalRevision", "")),
                 saved=dict(body["saved"]),
                 skip_pauses=bool(body.get("skipPauses", False)),
                 message=str(body["message"]),

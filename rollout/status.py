@@ -58,6 +58,8 @@ def status_json(target: ObjectRef, record: RolloutRecord | None) -> dict[str, An
         "next": next_action(record),
         "traffic": _traffic_json(record),
         "images": {"previous": record.previous_images, "target": record.target_images},
+        "previousRevision": record.previous_revision,
+        "finalRevision": record.final_revision or None,
         "started": record.started,
         "updated": record.updated,
         "finished": record.finished,

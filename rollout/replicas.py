@@ -1,0 +1,102 @@
+"""Ready replicas of the old and the new version while a rollout runs, for the live view.
+
+One ReplicaSet watch on the target's namespace (started only when the reporter shows
+replicas, i.e. on a TTY): no request per step. Counting is pure; the watch runs in a
+daemon thread and never touches the rollout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from rollout import deployments, errors, kube
+from rollout.settings import Settings
+from rollout.spec import ObjectRef
+
+log = structlog.get_logger(__name__)
+
+Object = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCount:
+    """Ready pods of the old version(s) and of the new one."""
+
+    old: int
+    new: int
+
+
+def count_ready(
+    replicasets: Mapping[str, Object], target: ObjectRef, new_images: Mapping[str, str]
+) -> ReadyCount:
+    """Sum `status.readyReplicas` of the ReplicaSets of the target and of the Deployments
+    the rollout made beside it (`<name>-canary`, `<name>-green`...): those running
+    `new_images` are new, the others old."""
+    old = new = 0
+    for rs in replicasets.values():
+        if not _belongs(rs, target):
+            continue
+        ready = int((rs.get("status") or {}).get("readyReplicas") or 0)
+        template = rs.get("spec", {}).get("template", {})
+        if deployments.images({"spec": {"template": template}}) == dict(new_images):
+            new += ready
+        else:
+            old += ready
+    return ReadyCount(old=old, new=new)
+
+
+def _belongs(rs: Object, target: ObjectRef) -> bool:
+    return any(
+        o.get("kind") == "Deployment"
+        and (o.get("name") == target.name or str(o.get("name", "")).startswith(f"{target.name}-"))
+        for o in rs.get("metadata", {}).get("ownerReferences") or []
+    )
+
+
+@contextlib.contextmanager
+def watch_ready(
+    cluster: kube.Cluster,
+    target: ObjectRef,
+    new_images: Mapping[str, str],
+    *,
+    settings: Settings,
+    report: Callable[[ReadyCount], None],
+) -> Iterator[None]:
+    """Call `report` with the counts now and whenever they change, until the block ends."""
+    done = threading.Event()
+
+    def watch() -> None:
+        seen: dict[str, Object] = {}
+        last: ReadyCount | None = None
+        while not done.is_set():
+            try:
+                for type_, rs in cluster.watch_list(
+                    kube.Resource.REPLICASET, target.namespace, timeout=settings.watch_timeout
+                ):
+                    if done.is_set():
+                        return
+                    name = rs["metadata"]["name"]
+                    if type_ == "DELETED":
+                        seen.pop(name, None)
+                    else:
+                        seen[name] = rs
+                    now = count_ready(seen, target, new_images)
+                    if now != last:
+                        last = now
+                        report(now)
+            except errors.RolloutError as e:  # the view goes without counts for a while
+                log.debug("replicas.watch_failed", error=str(e))
+                done.wait(settings.lease_renew)
+
+    thread = threading.Thread(target=watch, name="rollout-replica-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
