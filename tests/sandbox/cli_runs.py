@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,20 +78,28 @@ def command(kubeconfig: Path, namespace: str, *args: str) -> list[str]:
     ]
 
 
-def rollout(kubeconfig: Path, namespace: str, *args: str, timeout: float = 60) -> Run:
-    """Run `rollout ARGS` to completion."""
+def rollout(
+    kubeconfig: Path,
+    namespace: str,
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> Run:
+    """Run `rollout ARGS` to completion (`env`: variables on top of ENV)."""
     proc = subprocess.run(
         command(kubeconfig, namespace, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
-def start(kubeconfig: Path, namespace: str, *args: str) -> subprocess.Popen[str]:
+def start(
+    kubeconfig: Path, namespace: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start `rollout ARGS` in the background (stdout/stderr captured)."""
     return subprocess.Popen(
         command(kubeconfig, namespace, *args),
@@ -98,8 +107,67 @@ def start(kubeconfig: Path, namespace: str, *args: str) -> subprocess.Popen[str]
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
-        env=ENV,
+        env={**ENV, **(env or {})},
     )
+
+
+class LogTail:
+    """A started run's stderr read as it comes (JSON log lines), so a test can act at
+    the moment the run logs an event: a signal during analysis, a fault after a step."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, event: str, *, after: int = 0, timeout: float = 60, **fields: Any) -> int:
+        """The index of the first line from `after` on logging `event` with `fields`."""
+
+        def found() -> int | None:
+            for i in range(after, len(self.lines)):
+                entry = _log_entry(self.lines[i])
+                if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items()):
+                    return i
+            return None
+
+        with self._changed:
+            ok = self._changed.wait_for(
+                lambda: found() is not None or not self._reader.is_alive(), timeout=timeout
+            )
+            index = found()
+        if not ok or index is None:
+            self.proc.kill()
+            raise AssertionError(f"no {event} {fields} logged:\n{''.join(self.lines[-20:])}")
+        return index
+
+    def finish(self, timeout: float = 60) -> Run:
+        """Wait for the run to end: its exit code, stdout and the whole of stderr."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        out = self.proc.stdout.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return Run(code, out, "".join(self.lines))
+
+
+def _log_entry(line: str) -> Obj:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
 
 
 def deploy_app(

@@ -17,6 +17,7 @@ from tests.sandbox.cli_runs import (
     APP,
     FAST_ANALYSIS,
     REPO,
+    LogTail,
     deploy_app,
     deployment,
     image,
@@ -27,7 +28,17 @@ from tests.sandbox.cli_runs import (
 )
 from tests.sandbox.rollouts import rolled_out, wait_for
 
-SLOW_ANALYSIS = ("--check", "success-rate>=95", "--interval", "1s", "--count", "30")
+SLOW_ANALYSIS = (
+    "--check",
+    "success-rate>=95",
+    "--initial-delay",
+    "3s",  # new pods need 2 scrapes
+    "--interval",
+    "1s",
+    "--count",
+    "30",
+)
+"""An analysis that outlasts any test step: 30 measurements a second apart."""
 
 
 def _wait_phase(api: client.ApiClient, namespace: str, phase: str, timeout: float = 15) -> None:
@@ -152,6 +163,77 @@ def test_sigterm_during_a_gate_restores_stable_and_records_aborted(
     _assert_aborted_to_stable(api_client, namespace)
 
 
+def test_sigterm_during_analysis_restores_stable_and_keeps_the_measurements_so_far(
+    shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
+) -> None:
+    kubeconfig, api = shared
+    proc = start(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        *SLOW_ANALYSIS,
+        "--prometheus-url",
+        prometheus.url,
+    )
+    tail = LogTail(proc)
+    tail.wait_for("analysis.measured", check="success-rate")
+
+    proc.send_signal(signal.SIGTERM)
+    run = tail.finish()
+
+    assert run.code == 1, run.stderr
+    _assert_aborted_to_stable(api, shared_app)
+    rec = record(api, shared_app)
+    assert "interrupted by signal" in rec["message"]
+    measured = rec["steps"][0]["measurements"]
+    assert 1 <= len(measured) < 30, measured  # taken before the signal, kept in the record
+
+
+def test_on_interrupt_leave_exits_4_and_leaves_the_cluster_for_a_later_abort(
+    api_client: client.ApiClient, namespace: str, kubeconfig: Path
+) -> None:
+    deploy_app(api_client, namespace)
+    proc = start(
+        kubeconfig,
+        namespace,
+        "rolling",
+        APP,
+        "--image",
+        "never-ready",
+        "--timeout",
+        "60s",
+        "--on-interrupt",
+        "leave",
+    )
+    wait_for(
+        client.AppsV1Api(api_client).list_namespaced_deployment,
+        namespace,
+        APP,
+        lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"].endswith("never-ready"),
+        timeout=15,
+    )
+    before = deployment(api_client, namespace)
+
+    proc.send_signal(signal.SIGTERM)
+    code, err = _finish(proc)
+
+    after = deployment(api_client, namespace)
+    assert code == 4, err
+    assert after["spec"] == before["spec"]  # nothing rolled back, nothing paused
+    left = record(api_client, namespace)
+    assert left["phase"] == "Progressing"
+    assert "left as is" in left["message"]
+    assert not lease_exists(api_client, namespace)  # free for `resume` or `abort` at once
+
+    aborted = rollout(kubeconfig, namespace, "abort", APP)
+
+    assert aborted.code == 0, aborted.stderr
+    _assert_aborted_to_stable(api_client, namespace)
+
+
 def test_after_kill_9_resume_is_locked_until_expiry_and_abort_restores_stable(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
@@ -202,6 +284,99 @@ def test_resume_after_kill_9_takes_over_and_finishes_the_rollout(
     assert run.result["phase"] == "Failed"
     assert image(api_client, namespace) == f"{REPO}:v1"
     assert not lease_exists(api_client, namespace)
+
+
+def test_resume_after_kill_9_mid_analysis_finishes_without_rerunning_passed_steps(
+    shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
+) -> None:
+    kubeconfig, api = shared
+    proc = start(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        "--batches",
+        "25%,50%,100%",
+        "--max-surge",
+        "1",
+        "--max-unavailable",
+        "0",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,
+        "--prometheus-url",
+        prometheus.url,
+    )
+    tail = LogTail(proc)
+    second = tail.wait_for("step.started", step="batch 50%", timeout=60)
+    tail.wait_for("analysis.measured", after=second)
+    proc.kill()
+    tail.finish()
+    before = record(api, shared_app)
+    assert [s["outcome"] for s in before["steps"]] == ["passed", "running", "pending"]
+
+    run = rollout(kubeconfig, shared_app, "resume", APP, "--wait", "-o", "json", timeout=90)
+
+    assert run.code == 0, run.stderr
+    assert run.result["phase"] == "Succeeded"
+    assert image(api, shared_app) == f"{REPO}:v2"
+    after = record(api, shared_app)
+    assert after["steps"][0] == before["steps"][0]  # batch 25%: not run again
+    assert after["steps"][1]["started"] > before["steps"][1]["started"]  # 50%: run again
+    assert [s["outcome"] for s in after["steps"]] == ["passed"] * 3
+    assert not lease_exists(api, shared_app)
+
+
+def test_api_down_past_retries_mid_rollout_exits_5_and_the_record_says_where_it_stopped(
+    shared_app: str,
+    shared: tuple[Path, client.ApiClient],
+    shared_sandbox: Sandbox,
+    prometheus: PrometheusServer,
+) -> None:
+    kubeconfig, api = shared
+    proc = start(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        APP,
+        "--image",
+        "v2",
+        "--batches",
+        "50%,100%",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,  # 3 s before the first measurement: time to arm the fault
+        "--prometheus-url",
+        prometheus.url,
+        env={"ROLLOUT_API_RETRY_DEADLINE": "2"},
+    )
+    tail = LogTail(proc)
+    tail.wait_for("gate.passed", step="batch 50%")  # held at 50%; analysis next
+    try:
+        # every Deployment write fails from now on: the next is step 2's record write
+        shared_sandbox.faults.fail(1.0, 503, verbs={"patch", "update"}, resources={"deployments"})
+        run = tail.finish(timeout=60)
+    finally:
+        shared_sandbox.faults.clear()
+
+    assert run.code == 5, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "503" in errors[0], run.stderr
+    # The record is written with a Deployment PATCH too, so it cannot say more than its
+    # last write before the outage: step 1 (batch 50%) running, not terminal.
+    stopped = record(api, shared_app)
+    assert stopped["phase"] == "Progressing"
+    assert stopped["step"] == 0
+    assert stopped["steps"][0]["outcome"] == "running"
+    assert not lease_exists(api, shared_app)  # the Lease is not a Deployment: released
+    assert image(api, shared_app) == f"{REPO}:v2"  # left where it stopped, not rolled back
+
+    resumed = rollout(kubeconfig, shared_app, "resume", APP, "-o", "json", timeout=90)
+
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.result["phase"] == "Succeeded"
 
 
 def test_unreachable_prometheus_never_promotes(
