@@ -22,6 +22,8 @@ from rollout.spec import ObjectRef
 log = structlog.get_logger(__name__)
 
 Object = dict[str, Any]
+WATCH_SECONDS = 5.0  # short watches, so the thread ends soon after the rollout does
+THREAD_NAME = "rollout-replica-watch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,8 @@ def watch_ready(
     settings: Settings,
     report: Callable[[ReadyCount], None],
 ) -> Iterator[None]:
-    """Call `report` with the counts now and whenever they change, until the block ends."""
+    """Call `report` with the counts now and whenever they change, until the block ends
+    (the watch thread itself ends within WATCH_SECONDS after that)."""
     done = threading.Event()
 
     def watch() -> None:
@@ -77,7 +80,7 @@ def watch_ready(
         while not done.is_set():
             try:
                 for type_, rs in cluster.watch_list(
-                    kube.Resource.REPLICASET, target.namespace, timeout=settings.watch_timeout
+                    kube.Resource.REPLICASET, target.namespace, timeout=WATCH_SECONDS
                 ):
                     if done.is_set():
                         return
@@ -94,7 +97,7 @@ def watch_ready(
                 log.debug("replicas.watch_failed", error=str(e))
                 done.wait(settings.lease_renew)
 
-    thread = threading.Thread(target=watch, name="rollout-replica-watch", daemon=True)
+    thread = threading.Thread(target=watch, name=THREAD_NAME, daemon=True)
     thread.start()
     try:
         yield

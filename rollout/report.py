@@ -183,8 +183,9 @@ class LiveReporter(Reporter):
             title=f"{record.strategy.value} {record.spec.target} -> "
             f"{', '.join(record.target_images.values())}   "
             f"[{record.phase.value}, {elapsed:.0f}s]",
-            caption=None if self.ready is None else f"ready pods: old {self.ready[0]}, "
-            f"new {self.ready[1]}",
+            caption=None
+            if self.ready is None
+            else f"ready pods: old {self.ready[0]}, new {self.ready[1]}",
             expand=False,
         )
         for column in ("#", "step", "traffic", "state", "note"):

@@ -137,7 +137,9 @@ class LogTail:
         def found() -> int | None:
             for i in range(after, len(self.lines)):
                 entry = _log_entry(self.lines[i])
-                if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items()):
+                if entry.get("event") == event and all(
+                    entry.get(k) == v for k, v in fields.items()
+                ):
                     return i
             return None
 

@@ -3,7 +3,10 @@ the sandbox cluster, and a real Prometheus where checks gate progress."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -11,6 +14,7 @@ from kubernetes import client
 from rollout.sandbox import Sandbox
 from rollout.sandbox.prometheus import PrometheusServer
 from tests.sandbox.cli_runs import (
+    APP,
     FAST_ANALYSIS,
     REPO,
     deploy_app,
@@ -20,6 +24,13 @@ from tests.sandbox.cli_runs import (
     lease_exists,
     record,
     rollout,
+)
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+REVISION = "deployment.kubernetes.io/revision"
+NEW_PODS_SERVING = (  # how many of the new version's pods answered requests lately
+    'count(sum by (pod) (rate(http_requests_total{namespace="{{namespace}}",'
+    'pod=~"{{canary_pods}}"}[{{interval}}])))'
 )
 
 
@@ -167,3 +178,154 @@ def test_dry_run_persists_nothing(app: str, kubeconfig: Path, sandbox: Sandbox) 
     assert run.result["plan"] == ["batch 100%"]
     assert sandbox.requests.count(writes=True) >= 1  # the server validated the write
     assert sandbox.requests.count(persisted=True) == 0
+
+
+# -- the `-o json` contract, Events, history ------------------------------------------
+
+NULLABLE = {"finished", "achieved", "value", "error", "finalRevision", "started", "seconds"}
+
+
+def _documented_result() -> dict[str, Any]:
+    """The `-o json` example in the README (the documented keys and their types)."""
+    text = README.read_text()
+    block = re.search(
+        r"`-o json` prints one result object on stdout:\n\n```json\n(.*?)```", text, re.S
+    )
+    assert block, "README's -o json example not found"
+    doc: dict[str, Any] = json.loads(block.group(1))
+    doc.pop("plan")  # dry runs only
+    return doc
+
+
+def _assert_like(doc: Any, real: Any, where: str = "result") -> None:
+    """Every key of `doc` is in `real`, with a value of the same JSON type (recursively)."""
+    if isinstance(doc, dict):
+        assert isinstance(real, dict), f"{where}: {real!r} is not an object"
+        for key, value in doc.items():
+            assert key in real, f"{where}.{key} missing from {sorted(real)}"
+            if real[key] is None:
+                assert key in NULLABLE, f"{where}.{key} is null"
+            elif where.endswith(".images"):  # container name -> image: names vary
+                assert real[key] and all(isinstance(v, str) for v in real[key].values())
+            elif value is not None:
+                _assert_like(value, real[key], f"{where}.{key}")
+    elif isinstance(doc, list):
+        assert isinstance(real, list) and real, f"{where}: {real!r} is not a non-empty list"
+        for i, item in enumerate(real):
+            _assert_like(doc[0], item, f"{where}[{i}]")
+    elif isinstance(doc, bool) or isinstance(real, bool):
+        assert type(doc) is type(real), f"{where}: {real!r}"
+    elif isinstance(doc, (int, float)):
+        assert isinstance(real, (int, float)), f"{where}: {real!r} is not a number"
+    else:
+        assert isinstance(real, type(doc)), f"{where}: {real!r} is not {type(doc).__name__}"
+
+
+def _revision(api: client.ApiClient, namespace: str) -> str:
+    return str(deployment(api, namespace)["metadata"]["annotations"][REVISION])
+
+
+def test_json_result_of_a_promotion_has_every_documented_key_and_both_revisions(
+    shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
+) -> None:
+    kubeconfig, api = shared
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        "rolling",
+        "link-manager",
+        "--image",
+        "v4",
+        "--check",
+        "success-rate>=95",
+        *FAST_ANALYSIS,
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+        timeout=90,
+    )
+
+    assert run.code == 0, run.stderr
+    _assert_like(_documented_result(), run.result)
+    assert run.result["steps"][0]["measurements"]  # the documented list was checked
+    assert run.result["previousRevision"] == "1"
+    assert run.result["finalRevision"] == _revision(api, shared_app) == "2"
+    assert record(api, shared_app)["finalRevision"] == "2"
+
+
+def test_failed_batch_records_events_in_order_and_a_documented_json_result(
+    shared_app: str,
+    shared: tuple[Path, client.ApiClient],
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+) -> None:
+    kubeconfig, api = shared
+    spec = tmp_path / "rollout.yaml"
+    # passes at 50% (at most 3 of 4 pods are new) and fails at 100% (4 new pods serve)
+    spec.write_text(f"""
+target: {{name: {APP}, namespace: {shared_app}}}
+strategy: rolling
+image: v2
+rolling: {{batches: [50, 100], maxSurge: 1, maxUnavailable: 0}}
+analysis:
+  interval: 1s
+  count: 4
+  initialDelay: 3s
+  inconclusiveLimit: 1
+  checks:
+    - name: new-pods-serving
+      query: {NEW_PODS_SERVING}
+      max: 3
+""")
+
+    run = rollout(
+        kubeconfig,
+        shared_app,
+        "run",
+        "-f",
+        str(spec),
+        "--prometheus-url",
+        prometheus.url,
+        "-o",
+        "json",
+        timeout=90,
+    )
+
+    assert run.code == 1, run.stderr
+    assert [s["outcome"] for s in run.result["steps"]] == ["passed", "failed"]
+    assert events(api, shared_app) == [
+        "RolloutStarted",  # with step 1
+        "RolloutStep",  # step 2
+        "RolloutRollingBack",
+        "RolloutRolledBack",
+    ]
+    _assert_like(_documented_result(), run.result)
+    assert image(api, shared_app) == f"{REPO}:v1"
+    assert run.result["previousRevision"] == "1"
+    assert run.result["finalRevision"] == _revision(api, shared_app) != "2"  # v1, as new
+
+
+def test_history_lists_the_revisions_of_a_promoted_and_a_rolled_back_rollout(
+    app: str, kubeconfig: Path, api_client: client.ApiClient
+) -> None:
+    promoted = rollout(kubeconfig, app, "rolling", APP, "--image", "v2")
+    failed = rollout(kubeconfig, app, "rolling", APP, "--image", "never-ready", "--timeout", "2s")
+    assert (promoted.code, failed.code) == (0, 1), failed.stderr
+
+    text = rollout(kubeconfig, app, "history", APP)
+    as_json = rollout(kubeconfig, app, "history", APP, "-o", "json")
+
+    assert text.code == 0 and as_json.code == 0, text.stderr + as_json.stderr
+    revisions = as_json.result
+    numbers = [r["number"] for r in revisions]
+    assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == len(numbers)
+    by_image = {next(iter(r["images"].values())).split(":")[-1]: r for r in revisions}
+    assert set(by_image) == {"v1", "v2", "never-ready"}
+    assert [r for r in revisions if r["current"]] == [revisions[0]] == [by_image["v2"]]
+    assert by_image["v2"]["replicas"] == 4 and by_image["never-ready"]["replicas"] == 0
+    assert str(revisions[0]["number"]) == _revision(api_client, app)
+    rows = text.stdout.splitlines()[1:]
+    assert len(rows) == len(revisions)
+    assert rows[0].startswith("*") and rows[0].endswith(f"{REPO}:v2")
+    assert any(r.endswith(f"{REPO}:never-ready") and not r.startswith("*") for r in rows)

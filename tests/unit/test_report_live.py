@@ -45,9 +45,9 @@ def _record() -> RolloutRecord:
     return record
 
 
-def _measurement(check: str, value: float | None, outcome: analysis.MeasurementOutcome) -> (
-    analysis.Measurement
-):
+def _measurement(
+    check: str, value: float | None, outcome: analysis.MeasurementOutcome
+) -> analysis.Measurement:
     return analysis.Measurement(check, value, outcome, at=1.7e9, query=f"query of {check}")
 
 

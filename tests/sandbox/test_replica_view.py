@@ -1,0 +1,46 @@
+"""The live view's ready-pod counts come from one ReplicaSet watch that follows a real
+rolling update from all-old to all-new."""
+
+from __future__ import annotations
+
+import threading
+
+from kubernetes import client
+
+from rollout import kube, replicas
+from rollout.settings import FAST
+from rollout.spec import ObjectRef
+from tests.sandbox.cli_runs import APP, REPO, deploy_app
+
+
+def test_ready_counts_follow_a_rolling_update_from_old_to_new(
+    cluster: kube.Cluster, api_client: client.ApiClient, namespace: str
+) -> None:
+    deploy_app(api_client, namespace)
+    seen: list[replicas.ReadyCount] = []
+    all_new = threading.Event()
+
+    def report(count: replicas.ReadyCount) -> None:
+        seen.append(count)
+        if count == replicas.ReadyCount(old=0, new=4):
+            all_new.set()
+
+    target = ObjectRef(namespace, APP)
+    with replicas.watch_ready(cluster, target, {"app": f"{REPO}:v2"}, settings=FAST, report=report):
+        client.AppsV1Api(api_client).patch_namespaced_deployment(
+            APP,
+            namespace,
+            {
+                "spec": {
+                    "template": {"spec": {"containers": [{"name": "app", "image": f"{REPO}:v2"}]}}
+                }
+            },
+        )
+        assert all_new.wait(timeout=20), seen
+
+    watchers = [t for t in threading.enumerate() if t.name == replicas.THREAD_NAME]
+    for t in watchers:
+        t.join(timeout=replicas.WATCH_SECONDS + 5)
+    assert not any(t.is_alive() for t in watchers)  # ends by itself after the block
+    assert seen[0] == replicas.ReadyCount(old=4, new=0)  # what it saw first: all old
+    assert any(0 < c.new < 4 for c in seen), seen  # and the way across
