@@ -78,7 +78,10 @@ def fit(body: dict[str, Any], budget: int = BUDGET) -> str:
     """`body` (with `steps`) as record JSON: compacted, trimmed to `budget` if it must be."""
     body = {**body, "steps": compact(body["steps"])}
     text = dumps(body)
-    if len(text) > budget:
+    while len(text) > budget:  # again if the `trimmed` counts' digits made up for it
         trim(body["steps"], len(text) - budget)
-        text = dumps(body)
+        shorter = dumps(body)
+        if len(shorter) == len(text):  # only the last KEEP of each check are left
+            return shorter
+        text = shorter
     return text
