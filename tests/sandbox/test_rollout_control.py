@@ -1,5 +1,6 @@
 """Control of a running rollout: batches pause the Deployment, the lock, kill -9 then
-resume/abort, SIGTERM, unreachable Prometheus, and a flaky API."""
+resume/abort, SIGTERM (in a readiness gate, in analysis, and with --on-interrupt leave),
+unreachable Prometheus, a flaky API, and an API down past retries (exit 5)."""
 
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ def test_after_kill_9_resume_is_locked_until_expiry_and_abort_restores_stable(
     _assert_aborted_to_stable(api_client, namespace)
 
 
-def test_resume_after_kill_9_takes_over_and_finishes_the_rollout(
+def test_resume_after_kill_9_into_an_unreachable_prometheus_rolls_back(
     api_client: client.ApiClient, namespace: str, kubeconfig: Path
 ) -> None:
     deploy_app(api_client, namespace)
