@@ -53,6 +53,11 @@ def target_images(d: Object, changes: tuple[ImageChange, ...]) -> dict[str, str]
     return result
 
 
+def template_labels(template: Object) -> dict[str, str]:
+    """The labels of a pod template (`spec.template` of a Deployment)."""
+    return dict((template.get("metadata") or {}).get("labels") or {})
+
+
 def with_images(template: Object, new_images: dict[str, str]) -> Object:
     """A copy of a pod template with container images replaced."""
     out = copy.deepcopy(template)

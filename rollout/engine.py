@@ -362,7 +362,8 @@ class Engine:
             return contextlib.nullcontext()
         return replicas.watch_ready(
             self.cluster,
-            record.spec.target,
+            record.spec.target.namespace,
+            deployments.template_labels(record.previous_template),
             record.target_images,
             settings=self.settings,
             report=lambda n: self.reporter.replicas(old=n.old, new=n.new),

@@ -55,6 +55,11 @@ class KubeError(InfraError):
         self.reason = reason
 
 
+class ClusterClosed(KubeError):
+    """The Cluster was closed: a background watch still running at the end stops here
+    (not retried, not logged as a failure)."""
+
+
 class NotFound(KubeError):
     """404: the object does not exist."""
 

@@ -52,6 +52,8 @@ def watch_for_abort(
             except errors.WaitTimeout:
                 continue
             except errors.RolloutError as e:
+                if done.is_set():  # the rollout is over (and its Cluster maybe closed)
+                    return
                 log.warning("abort_watch.failed", error=str(e))
                 done.wait(settings.lease_renew)
                 continue

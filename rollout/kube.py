@@ -16,10 +16,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,8 @@ class Cluster:
         self.settings = settings
         self.host: str = api.configuration.host
         self._api = api
+        self._closed = False
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()  # open watch responses
         self._transport_errors = kube_errors.client_errors()
         self._retry = kube_errors.retry_policy(settings.retry)
         self._reach_retry = kube_errors.retry_policy(
@@ -100,7 +104,12 @@ class Cluster:
         return Cluster(self._api, namespace=self.namespace, settings=settings)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Release the connection pool; requests from then on (a background watch that
+        outlived the command) raise errors.ClusterClosed instead of being retried."""
+        self._closed = True
+        for stream in list(self._streams):
+            with contextlib.suppress(ValueError, OSError):  # ValueError: already released
+                stream.shutdown()  # a blocked read in another thread returns now
         self._api.close()
 
     def __enter__(self) -> Cluster:
@@ -315,7 +324,9 @@ class Cluster:
             timeout=timeout,
             settings=self.settings,
         )
-        return self._retry(self._send, call), call
+        resp = self._retry(self._send, call)
+        self._streams.add(resp)
+        return resp, call
 
     # -- events ------------------------------------------------------------------
 
@@ -386,6 +397,8 @@ class Cluster:
 
     def _send(self, call: Call) -> Any:
         """One HTTP attempt; the urllib3 response, unread. Failures become rollout errors."""
+        if self._closed:
+            raise errors.ClusterClosed(f"{call.subject}: {call.verb} after the client closed")
         call.attempts += 1
         try:
             return self._api.call_api(
@@ -399,6 +412,8 @@ class Cluster:
                 _request_timeout=call.timeout or self.settings.retry.request_timeout,
             )
         except self._transport_errors as e:
+            if self._closed:  # closed under an in-flight request
+                raise errors.ClusterClosed(f"{call.subject}: {call.verb} cut by close()") from e
             raise kube_errors.translate(e, call) from e
 
     @staticmethod

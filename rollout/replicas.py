@@ -17,7 +17,6 @@ import structlog
 
 from rollout import deployments, errors, kube
 from rollout.settings import Settings
-from rollout.spec import ObjectRef
 
 log = structlog.get_logger(__name__)
 
@@ -35,14 +34,15 @@ class ReadyCount:
 
 
 def count_ready(
-    replicasets: Mapping[str, Object], target: ObjectRef, new_images: Mapping[str, str]
+    replicasets: Mapping[str, Object], pod_labels: Mapping[str, str], new_images: Mapping[str, str]
 ) -> ReadyCount:
-    """Sum `status.readyReplicas` of the ReplicaSets of the target and of the Deployments
-    the rollout made beside it (`<name>-canary`, `<name>-green`...): those running
-    `new_images` are new, the others old."""
+    """Sum `status.readyReplicas` of the Deployments' ReplicaSets whose pods carry all of
+    the target's pod labels (the target's own, and the canary or colour Deployments the
+    rollout made beside it, which keep them): those running `new_images` are new, the
+    others old. Another app's ReplicaSets (other labels) are not counted."""
     old = new = 0
     for rs in replicasets.values():
-        if not _belongs(rs, target):
+        if not _belongs(rs, pod_labels):
             continue
         ready = int((rs.get("status") or {}).get("readyReplicas") or 0)
         template = rs.get("spec", {}).get("template", {})
@@ -53,18 +53,20 @@ def count_ready(
     return ReadyCount(old=old, new=new)
 
 
-def _belongs(rs: Object, target: ObjectRef) -> bool:
-    return any(
-        o.get("kind") == "Deployment"
-        and (o.get("name") == target.name or str(o.get("name", "")).startswith(f"{target.name}-"))
-        for o in rs.get("metadata", {}).get("ownerReferences") or []
+def _belongs(rs: Object, pod_labels: Mapping[str, str]) -> bool:
+    owned = any(
+        o.get("kind") == "Deployment" for o in rs.get("metadata", {}).get("ownerReferences") or []
     )
+    template = rs.get("spec", {}).get("template", {})
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    return owned and bool(pod_labels) and all(labels.get(k) == v for k, v in pod_labels.items())
 
 
 @contextlib.contextmanager
 def watch_ready(
     cluster: kube.Cluster,
-    target: ObjectRef,
+    namespace: str,
+    pod_labels: Mapping[str, str],
     new_images: Mapping[str, str],
     *,
     settings: Settings,
@@ -80,7 +82,7 @@ def watch_ready(
         while not done.is_set():
             try:
                 for type_, rs in cluster.watch_list(
-                    kube.Resource.REPLICASET, target.namespace, timeout=WATCH_SECONDS
+                    kube.Resource.REPLICASET, namespace, timeout=WATCH_SECONDS
                 ):
                     if done.is_set():
                         return
@@ -89,11 +91,13 @@ def watch_ready(
                         seen.pop(name, None)
                     else:
                         seen[name] = rs
-                    now = count_ready(seen, target, new_images)
+                    now = count_ready(seen, pod_labels, new_images)
                     if now != last:
                         last = now
                         report(now)
             except errors.RolloutError as e:  # the view goes without counts for a while
+                if done.is_set():
+                    return
                 log.debug("replicas.watch_failed", error=str(e))
                 done.wait(settings.lease_renew)
 

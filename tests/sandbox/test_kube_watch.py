@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -15,6 +16,7 @@ from rollout import errors, kube
 from rollout.kube import Resource
 from rollout.sandbox import Sandbox
 from rollout.sandbox.store.watch import History
+from rollout.settings import FAST as FAST_SETTINGS
 from rollout.spec import ObjectRef
 from tests.sandbox.kube_support import Obj, holder_is, later, lease
 
@@ -154,3 +156,41 @@ def test_lease_thread_and_main_thread_share_one_cluster(
     renewer.join()
     assert failures == []
     assert result is not None and len(cluster.list(Resource.LEASE, namespace)) == 31
+
+
+# -- closing -------------------------------------------------------------------------
+
+
+def test_a_watch_running_when_the_cluster_closes_ends_quietly(
+    kubeconfig: Path, namespace: str, sandbox: Sandbox
+) -> None:
+    """A background watch that outlives its command (the live view's, the abort
+    watch) ends at once with ClusterClosed when the Cluster is closed: no retries, no
+    warnings (the demo used to print kube.retry lines after its last rollout)."""
+    closing = kube.Cluster.connect(
+        kubeconfig=str(kubeconfig), namespace=namespace, settings=FAST_SETTINGS
+    )
+    ended: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            for _ in closing.watch_list(Resource.LEASE, namespace, timeout=30):
+                pass
+        except errors.RolloutError as e:
+            ended.append(e)
+
+    with capture_logs() as logs:
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        time.sleep(0.3)  # the watch is open (a 30 s one)
+        closed = time.monotonic()
+        closing.close()
+        thread.join(timeout=5)
+        took = time.monotonic() - closed
+        with pytest.raises(errors.ClusterClosed):
+            closing.get(Resource.LEASE, ObjectRef(namespace, "any"))
+
+    assert not thread.is_alive()
+    assert took < 2, took  # the open stream was cut, not waited out
+    assert [type(e) for e in ended] == [errors.ClusterClosed]
+    assert not [entry for entry in logs if entry["log_level"] == "warning"], logs

@@ -9,7 +9,6 @@ from kubernetes import client
 
 from rollout import kube, replicas
 from rollout.settings import FAST
-from rollout.spec import ObjectRef
 from tests.sandbox.cli_runs import APP, REPO, deploy_app
 
 
@@ -27,8 +26,10 @@ def test_ready_counts_follow_a_rolling_update_from_old_to_new(
         if count == replicas.ReadyCount(old=0, new=4):
             all_new.set()
 
-    target = ObjectRef(namespace, APP)
-    with replicas.watch_ready(cluster, target, {"app": f"{REPO}:v2"}, settings=FAST, report=report):
+    app = client.AppsV1Api(api_client).read_namespaced_deployment(APP, namespace)
+    pod_labels = app.spec.template.metadata.labels
+    new = {"app": f"{REPO}:v2"}
+    with replicas.watch_ready(cluster, namespace, pod_labels, new, settings=FAST, report=report):
         client.AppsV1Api(api_client).patch_namespaced_deployment(
             APP,
             namespace,
