@@ -210,6 +210,8 @@ def test_non_resource_requests_are_logged_with_their_path_as_the_resource(
         client.VersionApi(api).get_code()  # a client's preflight
         client.CoreApi(api).get_api_versions()
         assert status_of(lambda: api.call_api("/no/such/path", "GET")) == 404
+        unknown = "/apis/apps/v1/namespaces/default/widgets"
+        assert status_of(lambda: api.call_api(unknown, "GET")) == 404
     finally:
         api.close()
 
@@ -217,7 +219,10 @@ def test_non_resource_requests_are_logged_with_their_path_as_the_resource(
     assert log.count(verb="get", resource="/version", user_agent=CI_AGENT, code=200) == 1
     assert log.count(verb="get", resource="/api", user_agent=CI_AGENT, code=200) == 1
     assert log.count(resource="/no/such/path", code=404) == 1
-    assert [req.resource for req, _ in log.entries][-3:] == ["/version", "/api", "/no/such/path"]
+    assert log.count(resource=unknown, user_agent=CI_AGENT, code=404) == 1  # no kind: its path
+    assert [req.resource for req, _ in log.entries][-4:] == [
+        "/version", "/api", "/no/such/path", unknown,
+    ]  # fmt: skip
 
 
 def test_log_entries_carry_the_monotonic_time_they_were_recorded(

@@ -122,7 +122,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         try:
             route = routes.parse(url.path)
-        except routes.UnknownResource:
+        except routes.UnknownResource:  # logged like a non-resource path: no kind to name
+            agent = self.headers.get("User-Agent", "")
+            self.app.requests.record(Request(method.lower(), url.path, "", "", agent), 404)
             self._send_error(errors.ApiError(404, "NotFound", NOT_FOUND))
             return
         if route is None:
@@ -177,31 +179,31 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve_non_resource(self, method: str, path: str) -> None:
         """Discovery, OpenAPI, health and /metrics, logged with the path as the resource
-        (so a test sees a client's preflight, e.g. kubectl's GET /version)."""
+        (so a test sees a client's preflight, e.g. kubectl's GET /version). Logged before
+        the answer is sent, like resource requests: a client that has its answer finds
+        its request in the log."""
         path = path.rstrip("/") or "/"
-        code = self._answer_non_resource(method, path)
+        code, send = self._answer_non_resource(method, path)
         agent = self.headers.get("User-Agent", "")
         self.app.requests.record(Request(method.lower(), path, "", "", agent), code)
+        send()
 
-    def _answer_non_resource(self, method: str, path: str) -> int:
-        """Send the answer for a non-resource path; returns its status code."""
+    def _answer_non_resource(self, method: str, path: str) -> tuple[int, Callable[[], None]]:
+        """The status code for a non-resource path and how to send its answer."""
         if path in ("/healthz", "/readyz", "/livez"):
-            self._send_text(200, "ok")
-            return 200
-        if path == "/metrics" and self.app.metrics is not None:
-            self._send_text(200, self.app.metrics(), "text/plain; version=0.0.4; charset=utf-8")
-            return 200
+            return 200, lambda: self._send_text(200, "ok")
+        metrics = self.app.metrics
+        if path == "/metrics" and metrics is not None:
+            ctype = "text/plain; version=0.0.4; charset=utf-8"
+            return 200, lambda: self._send_text(200, metrics(), ctype)
         if path == "/openapi/v2" and method == "GET":
             ctype, data = discovery.openapi_v2(self.headers.get("Accept") or "")
-            self._send_bytes(200, data, ctype)
-            return 200
+            return 200, lambda: self._send_bytes(200, data, ctype)
         host, port = self.app.httpd.server_address[:2]
         doc = _discovery_doc(path, f"{host}:{port}") if method == "GET" else None
         if doc is None:
-            self._send_error(errors.ApiError(404, "NotFound", NOT_FOUND))
-            return 404
-        self._send_doc(200, doc)
-        return 200
+            return 404, lambda: self._send_error(errors.ApiError(404, "NotFound", NOT_FOUND))
+        return 200, lambda: self._send_doc(200, doc)
 
     # -- watch -------------------------------------------------------------
 
