@@ -268,7 +268,7 @@ def test_resume_after_kill_9_into_an_unreachable_prometheus_rolls_back(
         "--interval",
         "1s",
         "--count",
-        "20",
+        "4",
         "--consecutive-error-limit",
         "100",
         "--prometheus-url",
