@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+RESET = 0  # a "code" that means: drop the connection (TCP RST) without answering
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,18 @@ class Faults:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def reset(
+        self,
+        fraction: float,
+        *,
+        verbs: set[str] | None = None,
+        resources: set[str] | None = None,
+        times: int | None = None,
+    ) -> FaultRule:
+        """Reset the connection of `fraction` of matching requests instead of answering
+        (a restarting API server or load balancer); logged with code RESET (0)."""
+        return self.fail(fraction, RESET, verbs=verbs, resources=resources, times=times)
 
     def delay(
         self,

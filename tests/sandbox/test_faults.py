@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from rollout.sandbox import Sandbox
+from rollout.sandbox.faults import RESET
 
 GETS = 400
 CI_AGENT = "rollout-ci/1.0"
@@ -66,6 +68,21 @@ def test_ten_percent_503s_on_gets_fail_about_a_tenth_of_a_client_without_retries
     assert 0.05 * GETS <= codes[503] <= 0.15 * GETS
     assert sandbox.requests.count(verb="get") == GETS
     assert sandbox.requests.count(verb="get", code=503) == codes[503]
+
+
+def test_a_reset_drops_the_connection_without_an_answer(
+    sandbox: Sandbox, bare: client.CoreV1Api, namespace: str
+) -> None:
+    bare.create_namespaced_config_map(namespace, config_map("cm"))
+    sandbox.requests.clear()
+    sandbox.faults.reset(1.0, verbs={"get"}, resources={"configmaps"}, times=1)
+
+    with pytest.raises(urllib3.exceptions.ProtocolError) as info:
+        bare.read_namespaced_config_map("cm", namespace)
+
+    assert isinstance(info.value.args[1], ConnectionResetError), info.value
+    assert bare.read_namespaced_config_map("cm", namespace).metadata.name == "cm"  # once
+    assert [c for _, c in sandbox.requests.entries] == [RESET, 200]
 
 
 def test_request_counts_by_verb_are_exact_while_faults_fail_some_requests(

@@ -132,3 +132,27 @@ def test_an_update_whose_put_timed_out_but_landed_is_not_applied_again(
     ]
     codes = [c for req, c in sandbox.requests.entries if req.verb == "update"]
     assert codes == [200, 409]
+
+
+# -- a connection reset -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("verb", "resource"), [("get", "leases"), ("patch", "leases")])
+def test_a_connection_reset_is_retried_and_the_call_succeeds(
+    cluster: kube.Cluster, namespace: str, sandbox: Sandbox, verb: str, resource: str
+) -> None:
+    ref = ObjectRef(namespace, "l")
+    cluster.create(Resource.LEASE, lease("l"), namespace=namespace)
+    sandbox.faults.reset(1.0, verbs={verb}, resources={resource}, times=1)
+
+    with capture_logs() as logs:
+        if verb == "get":
+            result = cluster.get(Resource.LEASE, ref)
+        else:
+            result = cluster.patch(Resource.LEASE, ref, {"spec": {"holderIdentity": "b"}})
+
+    assert result["metadata"]["name"] == "l"
+    assert verb == "get" or result["spec"]["holderIdentity"] == "b"
+    assert [(e["event"], e.get("reason")) for e in logs] == [("kube.retry", "ConnectionReset")]
+    codes = [c for req, c in sandbox.requests.entries if req.verb == verb]
+    assert codes == [0, 200]  # the reset (logged as code 0), then the retry

@@ -8,6 +8,8 @@ request. No object semantics live here; they are in `store/`.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -19,7 +21,7 @@ from typing import Any
 import yaml
 
 from rollout.sandbox.api import discovery, negotiate, params, routes, verbs, watchstream
-from rollout.sandbox.faults import Faults, Request, RequestLog
+from rollout.sandbox.faults import RESET, Faults, Request, RequestLog
 from rollout.sandbox.store import errors
 from rollout.sandbox.store.store import Store
 
@@ -142,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
         decision = self.app.faults.decide(req)
         if decision.latency:
             time.sleep(decision.latency)
+        if decision.code == RESET:
+            self.app.requests.record(req, RESET)
+            self._reset()
+            return
         if decision.code is not None:
             self.app.requests.record(req, decision.code)
             reason = INJECTED_REASONS.get(decision.code, "InternalError")
@@ -276,6 +282,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST (linger 0), answering nothing."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def _send_error(self, err: errors.ApiError, retry_after: int | None = None) -> None:
         extra = {"Retry-After": str(retry_after)} if retry_after is not None else None
