@@ -276,3 +276,17 @@ def test_importing_the_cli_and_kube_does_not_import_kubernetes() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["canary", "--help"], ["status", "--help"]])
+def test_help_pages_import_none_of_the_heavy_libraries(args: list[str]) -> None:
+    """`rollout --help` as a process: -X importtime lists every module it imported."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "rollout", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    heavy = ("kubernetes", "urllib3", "pydantic", "structlog", "rich", "prometheus_api_client")
+    assert out.stdout.startswith("Usage: ")
+    assert "click" in imported  # the listing is real
+    assert not sorted(m for m in imported if m.split(".")[0] in heavy)
