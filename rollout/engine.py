@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -247,18 +248,7 @@ class Engine:
                     f"{record.spec.target.name}` then `rollout resume`",
                     record,
                 )
-            with contextlib.suppress(errors.WaitTimeout):  # a timed pause may just end
-                d = (
-                    self.cluster.wait_for(
-                        kube.Resource.DEPLOYMENT,
-                        record.spec.target,
-                        # any request wakes us: an abort must not wait out the pause
-                        lambda o: o is not None and state.read_request(o) is not Request.NONE,
-                        timeout=1e9 if manual else step.pause,
-                        describe="promotion",
-                    )
-                    or d
-                )
+            d = self._wait_for_request(record, 1e9 if manual else step.pause) or d
             if state.read_request(d) is Request.ABORT:
                 aborted.set()
             interrupts.raise_if_aborted(aborted)
@@ -270,6 +260,25 @@ class Engine:
             record.skip_pauses = True
         if record.phase is Phase.PAUSED:
             record.move_to(Phase.PROGRESSING, f"promoted ({request.value})")
+        return None
+
+    def _wait_for_request(self, record: RolloutRecord, seconds: float) -> kube.Object | None:
+        """Wait up to `seconds` for a promote/abort request (any request wakes us: an abort
+        must not wait out the pause); None when the pause just ends. Watched in spans of
+        one lease duration, so a lease lost meanwhile ends the wait too (exit 5)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._check_lock()
+            try:
+                return self.cluster.wait_for(
+                    kube.Resource.DEPLOYMENT,
+                    record.spec.target,
+                    lambda o: o is not None and state.read_request(o) is not Request.NONE,
+                    timeout=min(left, self.settings.lease_duration),
+                    describe="promotion",
+                )
+            except errors.WaitTimeout:
+                continue
         return None
 
     def _roll_back(

@@ -213,6 +213,37 @@ def test_a_driver_whose_lease_is_taken_over_stops_without_another_write(
     assert ours.get(kube.Resource.LEASE, lease_ref(app))["spec"]["holderIdentity"] == "thief"
 
 
+def test_a_driver_waiting_at_a_manual_pause_stops_when_its_lease_is_taken_over(
+    kubeconfig: Path, app: str, ours: kube.Cluster, sandbox: Sandbox
+) -> None:
+    """--wait-at-pause waits for `rollout promote` without end, but not past a lost lease:
+    the wait is watched in spans of one lease duration (2 s here), checked after each."""
+    proc = start(kubeconfig, app, "canary", APP, "--image", "v2", "--steps", "25,50",
+                 "--pause", "manual", "--wait-at-pause")  # fmt: skip
+    try:
+        for kind, obj in ours.watch_list(kube.Resource.EVENT, app, timeout=30):
+            if kind == "ADDED" and obj.get("reason") == "RolloutPaused":
+                break
+        else:
+            raise AssertionError(f"the canary never paused: {proc.communicate()[1]}")
+        ours.patch(
+            kube.Resource.LEASE,
+            lease_ref(app),
+            {"spec": {"holderIdentity": "thief", "leaseDurationSeconds": 60}},
+        )
+        stolen = time.monotonic()
+
+        code, last = finish(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+    assert code == 5, last
+    assert "lost lease" in last and "taken over by thief" in last, last
+    assert time.monotonic() - stolen < 10  # a span or two, not forever
+    assert writes_since(sandbox, stolen) == []
+
+
 def test_a_driver_that_cannot_renew_its_lease_stops_and_can_be_resumed(
     paused_canary: tuple[subprocess.Popen[str], str],
     app: str,
