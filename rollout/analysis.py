@@ -7,6 +7,7 @@ provider's job), no sleeping except through the Clock. Missing data never passes
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -18,7 +19,7 @@ from typing import Protocol
 import structlog
 
 from rollout import errors, metrics
-from rollout.spec import AnalysisSpec, Check
+from rollout.spec import AnalysisSpec, Check, RolloutSpec
 
 log = structlog.get_logger(__name__)
 
@@ -170,6 +171,22 @@ def validate_check(check: Check) -> None:
 def _check_order(check: Check, *, where: str) -> None:
     if check.min is not None and check.max is not None and check.min > check.max:
         raise errors.SpecError(f"{where}: min {_num(check.min)} is above max {_num(check.max)}")
+
+
+def validate_checks(spec: RolloutSpec) -> None:
+    """Render every check of a rollout once (SpecError naming the bad one), with sample
+    variables, before anything is written."""
+    name = spec.target.name
+    sample = Variables(
+        namespace=spec.target.namespace,
+        service=name,
+        stable=name,
+        canary=name,
+        stable_pods=f"{name}-.*",
+        canary_pods=f"{name}-.*",
+    )
+    for checks in (spec.analysis.checks, spec.pre_promotion_checks, spec.post_promotion_checks):
+        render_queries(dataclasses.replace(spec.analysis, checks=checks), sample)
 
 
 def render_queries(spec: AnalysisSpec, variables: Variables) -> tuple[tuple[Check, str], ...]:

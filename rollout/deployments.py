@@ -53,6 +53,13 @@ def target_images(d: Object, changes: tuple[ImageChange, ...]) -> dict[str, str]
     return result
 
 
+def images_text(images: dict[str, str]) -> str:
+    """`repo:v2`, or `app=repo:v2, sidecar=proxy:1` for several containers."""
+    if len(images) == 1:
+        return ", ".join(images.values())
+    return ", ".join(f"{k}={v}" for k, v in images.items())
+
+
 def template_labels(template: Object) -> dict[str, str]:
     """The labels of a pod template (`spec.template` of a Deployment)."""
     return dict((template.get("metadata") or {}).get("labels") or {})

@@ -9,7 +9,6 @@ methods for them delegate there, and roll back here when an abort finds no drive
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from rollout import (
     replicas,
     state,
 )
+from rollout.deployments import images_text
 from rollout.report import Outcome, Reporter, Result
 from rollout.settings import Settings
 from rollout.spec import (
@@ -83,7 +83,7 @@ class Engine:
                 Outcome.UNCHANGED,
                 spec.target,
                 f"Deployment {spec.target} already "
-                f"runs {_fmt(images)}; nothing to do (--force to roll anyway)",
+                f"runs {images_text(images)}; nothing to do (--force to roll anyway)",
             )
         record = RolloutRecord(
             strategy=spec.strategy,
@@ -93,7 +93,7 @@ class Engine:
             previous_template=d["spec"]["template"],
             previous_revision=deployments.revision(d),
         )
-        _validate_checks(spec)
+        analysis.validate_checks(spec)
         strategy = self._strategy(spec, record)
         strategy.preflight(d)
         plan = strategy.steps()
@@ -108,7 +108,8 @@ class Engine:
         with self._holding(lock, wait=spec.wait_for_lock):
             strategy.begin(d)
             record.steps = [StepRecord(s.name, weight=s.weight) for s in plan]
-            return self._drive(strategy, record, started=f"{spec.strategy.value} to {_fmt(images)}")
+            started = f"{spec.strategy.value} to {images_text(images)}"
+            return self._drive(strategy, record, started=started)
 
     def resume(self, target: ObjectRef, *, wait_for_lock: bool = False) -> Result:
         """Continue a rollout from its record (after exit 4, a crash, or kill -9)."""
@@ -174,7 +175,7 @@ class Engine:
                 self._save(record, "RolloutPromoting", "all steps passed")
                 strategy.complete()
                 record.final_revision = self._revision(record)
-                record.move_to(Phase.SUCCEEDED, f"now on {_fmt(record.target_images)}")
+                record.move_to(Phase.SUCCEEDED, f"now on {images_text(record.target_images)}")
                 self._save(record, "RolloutSucceeded", record.message)
                 return Result(Outcome.PROMOTED, record.spec.target, record.message, record)
             except KeyboardInterrupt:
@@ -297,7 +298,7 @@ class Engine:
         with interrupts.held():
             stable = strategy.rollback()
         record.final_revision = self._revision(record)
-        back = f"{reason}; rolled back to {_fmt(record.previous_images)}"
+        back = f"{reason}; rolled back to {images_text(record.previous_images)}"
         if stable is not None and not stable.passed:
             log.warning("rollback.not_ready", reason=stable.message)
             back += f", which did not become ready: {stable.message}"
@@ -404,26 +405,3 @@ class Engine:
         if reason:
             self.cluster.record_event(d, reason=reason, message=message, warning=warning)
         self.reporter.update(record)
-
-
-def _validate_checks(spec: RolloutSpec) -> None:
-    """Render every check once (SpecError naming the bad one) before anything is written."""
-    name = spec.target.name
-    sample = analysis.Variables(
-        namespace=spec.target.namespace,
-        service=name,
-        stable=name,
-        canary=name,
-        stable_pods=f"{name}-.*",
-        canary_pods=f"{name}-.*",
-    )
-    for checks in (spec.analysis.checks, spec.pre_promotion_checks, spec.post_promotion_checks):
-        analysis.render_queries(dataclasses.replace(spec.analysis, checks=checks), sample)
-
-
-def _fmt(images: dict[str, str]) -> str:
-    return (
-        ", ".join(images.values())
-        if len(images) == 1
-        else ", ".join(f"{k}={v}" for k, v in images.items())
-    )
