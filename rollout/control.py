@@ -105,7 +105,8 @@ def watch_status(
 
 
 def history(cluster: kube.Cluster, target: ObjectRef) -> list[deployments.Revision]:
-    """The Deployment's revisions (its ReplicaSets), newest first, and the record."""
+    """The Deployment's revisions (its ReplicaSets), newest first (`rollout status` shows
+    the record of the latest rollout)."""
     d = read_target(cluster, target)
     owned = [
         rs

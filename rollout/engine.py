@@ -150,7 +150,8 @@ class Engine:
         return control.watch_status(self.cluster, target, settings=self.settings)
 
     def history(self, target: ObjectRef) -> list[deployments.Revision]:
-        """The Deployment's revisions (its ReplicaSets), newest first, and the record."""
+        """The Deployment's revisions (its ReplicaSets), newest first (`rollout status` shows
+        the record of the latest rollout)."""
         return control.history(self.cluster, target)
 
     # -- the loop -----------------------------------------------------------
