@@ -380,7 +380,7 @@ class _Tally:
 
     def summary(self) -> str:
         value, got = _num(self.last(_PASS).value), f"{self.count(_PASS)} of {len(self.taken)}"
-        return f"{self.check.name} {value} {_range(self.check)} ({got} passed)"
+        return f"{self.check.name} {value} {pass_range(self.check)} ({got} passed)"
 
     def _failed(self) -> str:
         value, check = self.last(_FAIL).value, self.check
@@ -396,7 +396,8 @@ class _Tally:
         return f"{self.check.name} returned no data ({got}); {hint}"
 
 
-def _range(check: Check) -> str:
+def pass_range(check: Check) -> str:
+    """The check's pass range as text: `>= 99`, `<= 300`, `in [1, 2]`."""
     if check.min is not None and check.max is not None:
         return f"in [{_num(check.min)}, {_num(check.max)}]"
     return f">= {_num(check.min)}" if check.min is not None else f"<= {_num(check.max)}"

@@ -204,15 +204,10 @@ class LiveReporter(Reporter):
 
 
 def _bounds(record: RolloutRecord) -> dict[str, str]:
-    """Each check's pass range as text (`>= 95`, `<= 300`, `in [1, 2]`), by check name."""
+    """Each check's pass range as text, by check name."""
     spec = record.spec
-    out = {}
-    for c in spec.analysis.checks + spec.pre_promotion_checks + spec.post_promotion_checks:
-        if c.min is not None and c.max is not None:
-            out[c.name] = f"in [{c.min:g}, {c.max:g}]"
-        elif c.min is not None or c.max is not None:
-            out[c.name] = f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"
-    return out
+    checks = spec.analysis.checks + spec.pre_promotion_checks + spec.post_promotion_checks
+    return {c.name: analysis.pass_range(c) for c in checks}
 
 
 def result_json(result: Result) -> dict[str, Any]:
