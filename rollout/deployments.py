@@ -7,6 +7,7 @@ Pure functions (no I/O), unit-tested without a cluster; predicates for `Cluster.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,13 @@ def images_text(images: dict[str, str]) -> str:
     if len(images) == 1:
         return ", ".join(images.values())
     return ", ".join(f"{k}={v}" for k, v in images.items())
+
+
+def selects(selector: Mapping[str, str], labels: Mapping[str, str] | None) -> bool:
+    """Every key=value of an equality selector is in `labels` (an empty one selects
+    nothing: a Service without a selector, a template without labels)."""
+    labels = labels or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def template_labels(template: Object) -> dict[str, str]:

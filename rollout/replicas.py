@@ -59,7 +59,7 @@ def _belongs(rs: Object, pod_labels: Mapping[str, str]) -> bool:
     )
     template = rs.get("spec", {}).get("template", {})
     labels = (template.get("metadata") or {}).get("labels") or {}
-    return owned and bool(pod_labels) and all(labels.get(k) == v for k, v in pod_labels.items())
+    return owned and deployments.selects(pod_labels, labels)
 
 
 @contextlib.contextmanager

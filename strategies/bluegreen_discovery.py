@@ -57,7 +57,7 @@ def active_service(cluster: kube.Cluster, spec: RolloutSpec, d: Object) -> Objec
         s
         for s in cluster.list(kube.Resource.SERVICE, spec.target.namespace)
         if (s["metadata"].get("labels") or {}).get(bg.MANAGED_BY) != "rollout"
-        and bg.is_subset(bg.base_selector((s.get("spec") or {}).get("selector")), labels)
+        and deployments.selects(bg.base_selector((s.get("spec") or {}).get("selector")), labels)
     ]
     found = [s for s in selecting if s["metadata"]["name"] != spec.preview_service]
     if len(found) == 1:
@@ -84,14 +84,15 @@ def refuse_other_apps(
 ) -> None:
     """The Service must select only this app's pods, or the swap would cut others off."""
     labels, query, ns = bg.pod_labels(d), bg.label_query(base), target.namespace
+    selects = deployments.selects
     others = [
         f"Deployment {ns}/{o['metadata']['name']}"
         for o in cluster.list(kube.Resource.DEPLOYMENT, ns)
-        if bg.is_subset(base, bg.pod_labels(o)) and not bg.is_subset(labels, bg.pod_labels(o))
+        if selects(base, bg.pod_labels(o)) and not selects(labels, bg.pod_labels(o))
     ] + [
         f"Pod {ns}/{p['metadata']['name']}"
         for p in cluster.list(kube.Resource.POD, ns, labels=query)
-        if not bg.is_subset(labels, p["metadata"].get("labels"))
+        if not selects(labels, p["metadata"].get("labels"))
     ]
     if others:
         raise errors.PreconditionError(

@@ -80,12 +80,6 @@ def colour_name(target: str, color: str) -> str:
     return f"{target}-{color}"
 
 
-def is_subset(selector: Selector, labels: dict[str, str] | None) -> bool:
-    """Every key=value of `selector` is in `labels` (an empty selector selects nothing)."""
-    labels = labels or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
 def label_query(selector: Selector) -> str:
     """`a=1,b=2` for a list call's labelSelector."""
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
@@ -93,7 +87,7 @@ def label_query(selector: Selector) -> str:
 
 def pod_labels(d: Object) -> dict[str, str]:
     """The pod template's labels."""
-    return dict((d["spec"]["template"].get("metadata") or {}).get("labels") or {})
+    return deployments.template_labels(d["spec"]["template"])
 
 
 def is_owned(obj: Object | None, target: str) -> bool:

@@ -136,11 +136,6 @@ def share_of(endpoints: Object | None, prefixes: tuple[str, ...]) -> Share:
     return Share(sum(n.startswith(prefixes) for n in names), len(names))
 
 
-def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    """A Service selector (non-empty) matches these pod labels."""
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
 # -- the workload ---------------------------------------------------------------------
 
 
@@ -189,7 +184,7 @@ class CanaryWorkload:
         ns = self.target.namespace
         services = [
             s for s in self.cluster.list(kube.Resource.SERVICE, ns)
-            if selects((s.get("spec") or {}).get("selector") or {}, labels)
+            if deployments.selects((s.get("spec") or {}).get("selector") or {}, labels)
         ]  # fmt: skip
         if not services:
             raise errors.PreconditionError(
@@ -202,8 +197,10 @@ class CanaryWorkload:
         selector = service["spec"]["selector"]
         for d in self.cluster.list(kube.Resource.DEPLOYMENT, ns):
             name = kube.meta(d).get("name", "")
-            other = (d["spec"]["template"].get("metadata") or {}).get("labels") or {}
-            if name not in (self.target.name, self.ref.name) and selects(selector, other):
+            mine = name in (self.target.name, self.ref.name)
+            if not mine and deployments.selects(
+                selector, deployments.template_labels(d["spec"]["template"])
+            ):
                 raise errors.PreconditionError(
                     f"Service {ns}/{kube.meta(service).get('name')} (selector "
                     f"{_labels(selector)}) also selects the pods of Deployment {ns}/{name}; "

@@ -8,6 +8,7 @@ import copy
 
 import pytest
 
+from rollout import deployments
 from rollout.spec import ObjectRef, RolloutSpec, StrategyKind
 from rollout.state import RolloutRecord
 from strategies import bluegreen_layout as bg
@@ -65,9 +66,9 @@ def test_new_colour_alternates_and_an_uncoloured_app_gets_green(live: str | None
 
 
 def test_an_empty_selector_selects_nothing() -> None:
-    assert not bg.is_subset({}, {"app": "a"})
-    assert bg.is_subset({"app": "a"}, {"app": "a", "tier": "web"})
-    assert not bg.is_subset({"app": "a", "tier": "web"}, {"app": "a"})
+    assert not deployments.selects({}, {"app": "a"})
+    assert deployments.selects({"app": "a"}, {"app": "a", "tier": "web"})
+    assert not deployments.selects({"app": "a", "tier": "web"}, {"app": "a"})
 
 
 def test_colour_deployment_copies_the_target_with_colour_on_selector_and_pods() -> None:

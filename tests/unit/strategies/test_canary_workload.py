@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from rollout import kube
+from rollout import deployments, kube
 from rollout.spec import ObjectRef
 from strategies import canary_workload as cw
 from tests.factories import make_deployment
@@ -107,9 +107,9 @@ def test_share_counts_ready_addresses_by_pod_name_prefix() -> None:
 
 
 def test_service_selector_matching() -> None:
-    assert cw.selects({"app": "web"}, {"app": "web", cw.CANARY_LABEL: "true"})
-    assert not cw.selects({"app": "web", "tier": "x"}, {"app": "web"})
-    assert not cw.selects({}, {"app": "web"})  # no selector: user-managed endpoints
+    assert deployments.selects({"app": "web"}, {"app": "web", cw.CANARY_LABEL: "true"})
+    assert not deployments.selects({"app": "web", "tier": "x"}, {"app": "web"})
+    assert not deployments.selects({}, {"app": "web"})  # no selector: user-managed endpoints
 
 
 def test_replicas_for_weight_rounds_up_and_is_never_zero() -> None:
