@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from rollout.sandbox import kinds
 from rollout.sandbox.store import errors
 
 Obj = dict[str, Any]
@@ -128,7 +129,7 @@ BINDING: Message = {
     2: ("subjects", ("rep", SUBJECT)),
     3: ("roleRef", {1: ("apiGroup", "s"), 2: ("kind", "s"), 3: ("name", "s")}),
 }
-RBAC = "rbac.authorization.k8s.io/v1"
+RBAC = f"{kinds.RBAC}/v1"
 KINDS: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", META), 2: ("spec", {1: ("finalizers", ("rep", "s"))})},
     ("v1", "ConfigMap"): {
