@@ -94,10 +94,10 @@ def test_failing_image_fails_analysis_and_is_rolled_back_with_measurements(
     assert values and all(40 < v < 95 for v in values), values  # v3 fails ~20% (few samples)
 
 
-def test_healthy_image_passes_analysis_on_real_prometheus(
+def test_healthy_image_passes_analysis_with_a_documented_json_result(
     shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
 ) -> None:
-    kubeconfig, _ = shared
+    kubeconfig, api = shared
     # v4: the sandbox's default image, 0% errors. (v2's 0.1% is one error in ~20 requests
     # of a 1s window now and then: 95%, a pass, but not a value a test can pin.)
     run = rollout(
@@ -122,6 +122,12 @@ def test_healthy_image_passes_analysis_on_real_prometheus(
     assert measured and all(m["outcome"] == "pass" and m["value"] == 100 for m in measured), (
         measured
     )
+    # -o json carries every key the README documents, with its type, and both revisions
+    _assert_like(_documented_result(), run.result)
+    assert run.result["steps"][0]["measurements"]  # the documented list was checked
+    assert run.result["previousRevision"] == "1"
+    assert run.result["finalRevision"] == _revision(api, shared_app) == "2"
+    assert record(api, shared_app)["finalRevision"] == "2"
 
 
 def test_never_ready_image_fails_readiness_and_is_rolled_back(
@@ -223,35 +229,6 @@ def _assert_like(doc: Any, real: Any, where: str = "result") -> None:
 
 def _revision(api: client.ApiClient, namespace: str) -> str:
     return str(deployment(api, namespace)["metadata"]["annotations"][REVISION])
-
-
-def test_json_result_of_a_promotion_has_every_documented_key_and_both_revisions(
-    shared_app: str, shared: tuple[Path, client.ApiClient], prometheus: PrometheusServer
-) -> None:
-    kubeconfig, api = shared
-    run = rollout(
-        kubeconfig,
-        shared_app,
-        "rolling",
-        "link-manager",
-        "--image",
-        "v4",
-        "--check",
-        "success-rate>=95",
-        *FAST_ANALYSIS,
-        "--prometheus-url",
-        prometheus.url,
-        "-o",
-        "json",
-        timeout=90,
-    )
-
-    assert run.code == 0, run.stderr
-    _assert_like(_documented_result(), run.result)
-    assert run.result["steps"][0]["measurements"]  # the documented list was checked
-    assert run.result["previousRevision"] == "1"
-    assert run.result["finalRevision"] == _revision(api, shared_app) == "2"
-    assert record(api, shared_app)["finalRevision"] == "2"
 
 
 def test_failed_batch_records_events_in_order_and_a_documented_json_result(

@@ -29,6 +29,13 @@ from tests.sandbox.cli_runs import (
 )
 from tests.sandbox.rollouts import rolled_out, wait_for
 
+# To v2 in three batches, one new pod at a time, each batch analysed (new pods need 2
+# scrapes; FAST_ANALYSIS waits for them).
+BATCHED_ROLLOUT = (
+    "rolling", APP, "--image", "v2", "--batches", "25%,50%,100%",
+    "--max-surge", "1", "--max-unavailable", "0",
+    "--check", "success-rate>=95", *FAST_ANALYSIS,
+)  # fmt: skip
 SLOW_ANALYSIS = (
     "--check",
     "success-rate>=95",
@@ -106,19 +113,7 @@ def test_batches_pause_the_deployment_at_each_boundary_while_analysing(
     run = rollout(
         kubeconfig,
         shared_app,
-        "rolling",
-        APP,
-        "--image",
-        "v2",
-        "--batches",
-        "25%,50%,100%",
-        "--max-surge",
-        "1",
-        "--max-unavailable",
-        "0",
-        "--check",
-        "success-rate>=95",
-        *FAST_ANALYSIS,  # new pods need 2 scrapes
+        *BATCHED_ROLLOUT,
         "--prometheus-url",
         prometheus.url,
         "-o",
@@ -294,19 +289,7 @@ def test_resume_after_kill_9_mid_analysis_finishes_without_rerunning_passed_step
     proc = start(
         kubeconfig,
         shared_app,
-        "rolling",
-        APP,
-        "--image",
-        "v2",
-        "--batches",
-        "25%,50%,100%",
-        "--max-surge",
-        "1",
-        "--max-unavailable",
-        "0",
-        "--check",
-        "success-rate>=95",
-        *FAST_ANALYSIS,
+        *BATCHED_ROLLOUT,
         "--prometheus-url",
         prometheus.url,
     )
